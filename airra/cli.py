@@ -1,0 +1,91 @@
+"""The ``airra`` command line.
+
+Each subcommand lives in ``airra.commands.<name>`` as ``run(args, settings)``
+returning an exit code; modules are imported only when their command runs,
+so ``airra analyze`` never loads the Slack app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from pydantic import ValidationError
+
+from airra.errors import AirraError
+
+COMMANDS = {
+    "analyze": "airra.commands.analyze",
+    "blast": "airra.commands.blast",
+    "simulate": "airra.commands.simulate",
+    "services": "airra.commands.services",
+    "report": "airra.commands.report",
+    "serve": "bot.serve",
+    "demo": "bot.demo",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="airra", description="Incident response decisions you can check by hand.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log each pipeline stage to stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    analyze = sub.add_parser("analyze", help="print the proposal for an alert file")
+    analyze.add_argument("alert_file", help="Alertmanager webhook JSON (version 4) or a single alert object")
+    analyze.add_argument("--json", action="store_true", help="print the proposal as JSON")
+
+    blast = sub.add_parser("blast", help="print the blast-radius assessment of a service")
+    blast.add_argument("service")
+
+    simulate = sub.add_parser("simulate", help="print the what-if simulation for a service and category")
+    simulate.add_argument("service")
+    simulate.add_argument("category", help="e.g. memory_leak, cpu_spike, deployment_regression")
+    simulate.add_argument("--actions", help="comma-separated action types; default: those allowed for the service")
+
+    sub.add_parser("services", help="list the services of the topology")
+
+    report = sub.add_parser("report", help="print a learning report from the JSONL stores")
+    report.add_argument("kind", choices=["calibration", "feedback"])
+    report.add_argument("--days", type=int, default=30, help="feedback window in days (default 30)")
+
+    serve = sub.add_parser("serve", help="run the Slack bot")
+    serve.add_argument("--sandbox", action="store_true", help="use the sandbox cluster and metrics")
+
+    demo = sub.add_parser("demo", help="play a complete incident locally, with no Slack workspace")
+    demo.add_argument("--scenario", default="memory-leak",
+                      help="memory-leak, cpu-spike, bad-deployment or wrong-action (default memory-leak)")
+    demo.add_argument("--seed", type=int, default=7, help="random seed, for a repeatable run")
+    demo.add_argument("--data-dir", help="where to write the stores (default: a new temporary directory)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+    from airra.settings import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = "AIRRA_" + "_".join(str(part) for part in error["loc"]).upper()
+            print(f"airra: invalid setting {name}: {error['msg']}", file=sys.stderr)
+        return 2
+
+    module = importlib.import_module(COMMANDS[args.command])
+    try:
+        return int(module.run(args, settings) or 0)
+    except AirraError as exc:
+        print(f"airra: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of the ``airra`` command line, one module each."""

@@ -1,0 +1,1 @@
+"""Executors that carry out approved actions and undo them."""

@@ -1,0 +1,105 @@
+"""The metrics-source interface used by blast radius, diagnosis and verification.
+
+A reading is either a float or explicitly unavailable with its reason. An
+empty result is "no series", never zero, and NaN never reaches a threshold.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+
+class Signal(StrEnum):
+    """A metric AIRRA reads about a service. Units are in the value names."""
+
+    REQUEST_RATE = "request_rate"  # requests per second
+    ERROR_RATIO = "error_ratio"  # 5xx / all requests, 0..1
+    LATENCY_P95 = "latency_p95"  # seconds
+    LATENCY_P99 = "latency_p99"  # seconds
+    AVAILABILITY = "availability"  # share of targets up, 0..1
+    CPU_UTILIZATION = "cpu_utilization"  # share of the CPU limit, 0..1+
+    MEMORY_UTILIZATION = "memory_utilization"  # share of the memory limit, 0..1
+    MEMORY_GROWTH = "memory_growth"  # relative growth of working set per hour
+    RESTARTS = "restarts"  # container restarts within the window
+    ROLLOUT_AGE = "rollout_age"  # seconds since the newest rollout started
+
+    @property
+    def unit(self) -> str:
+        return _UNITS[self]
+
+
+_UNITS = {
+    Signal.REQUEST_RATE: "req/s",
+    Signal.ERROR_RATIO: "ratio",
+    Signal.LATENCY_P95: "s",
+    Signal.LATENCY_P99: "s",
+    Signal.AVAILABILITY: "ratio",
+    Signal.CPU_UTILIZATION: "ratio",
+    Signal.MEMORY_UTILIZATION: "ratio",
+    Signal.MEMORY_GROWTH: "ratio/h",
+    Signal.RESTARTS: "count",
+    Signal.ROLLOUT_AGE: "s",
+}
+
+
+class Reading(BaseModel):
+    """One metric value for one service, or the reason it is unavailable."""
+
+    service: str
+    signal: Signal
+    value: float | None = None
+    unavailable_reason: str | None = None
+    query: str | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.value is not None
+
+    @classmethod
+    def of(cls, service: str, signal: Signal, value: float, *, query: str | None = None) -> Reading:
+        """Build a reading, turning NaN and infinities into "unavailable"."""
+        if math.isnan(value):
+            return cls.unavailable(service, signal, "value is NaN", query=query)
+        if math.isinf(value):
+            return cls.unavailable(service, signal, f"value is {value:+}", query=query)
+        return cls(service=service, signal=signal, value=value, query=query)
+
+    @classmethod
+    def unavailable(cls, service: str, signal: Signal, reason: str, *, query: str | None = None) -> Reading:
+        return cls(service=service, signal=signal, unavailable_reason=reason, query=query)
+
+
+class MetricsSnapshot(BaseModel):
+    """Readings of several signals for one service at one time."""
+
+    service: str
+    readings: dict[Signal, Reading]
+
+    def value(self, signal: Signal) -> float | None:
+        reading = self.readings.get(signal)
+        return reading.value if reading is not None else None
+
+    def unavailable(self) -> dict[Signal, str]:
+        """Signals that have no value, with their reasons."""
+        return {
+            signal: reading.unavailable_reason or "not read"
+            for signal, reading in self.readings.items()
+            if not reading.available
+        }
+
+
+@runtime_checkable
+class MetricsSource(Protocol):
+    """Reads current metric values for services.
+
+    Implementations run the queries of one call concurrently, so a call costs
+    about one query's latency, and never raise for an unavailable metric: they
+    return a ``Reading`` with ``unavailable_reason`` instead.
+    """
+
+    async def read(self, service: str, signals: Sequence[Signal]) -> MetricsSnapshot: ...

@@ -1,0 +1,213 @@
+"""Service topology: the dependency graph loaded from the services file.
+
+An edge A -> B means "A depends on B". When B fails, every service with a
+path to B is hurt: those are B's downstream services, found by a
+breadth-first search over the reversed graph, which terminates on cycles.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from airra.actions import ActionType
+from airra.criticality import Criticality
+from airra.errors import TopologyError, UnknownServiceError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SERVICES_FILE = Path(__file__).resolve().parent.parent / "data" / "services.yaml"
+
+
+class ServiceKind(StrEnum):
+    """What a service is. Every kind but ``service`` is protected."""
+
+    SERVICE = "service"
+    DATABASE = "database"
+    CACHE = "cache"
+    BROKER = "broker"
+    EXTERNAL = "external"
+
+
+class Service(BaseModel):
+    """One service of the topology, after defaults are applied."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    depends_on: tuple[str, ...] = ()
+    kind: ServiceKind = ServiceKind.SERVICE
+    criticality: Criticality = Criticality.MEDIUM
+    tier: int = Field(default=2, ge=0)
+    team: str | None = None
+    namespace: str = "default"
+    deployment: str | None = Field(default=None, description="Kubernetes deployment; defaults to the name")
+    min_replicas: int = Field(default=1, ge=0)
+    max_replicas: int = Field(default=10, ge=1)
+    users_per_rps: float = Field(default=10.0, ge=0, description="active users per request per second")
+    revenue_per_user_hour: float = Field(default=0.01, ge=0, description="dollars per active user per hour")
+    allowed_actions: tuple[ActionType, ...] = ()
+    feature_flags: tuple[str, ...] = ()
+    cache_key_prefix: str | None = None
+    cache_clear_url: str | None = None
+    slack_channel: str | None = Field(default=None, description="channel for this service's incident cards")
+    aliases: tuple[str, ...] = ()
+
+    @field_validator("criticality", mode="before")
+    @classmethod
+    def _criticality_word(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.lower() not in {c.value for c in Criticality}:
+            valid = ", ".join(c.value for c in Criticality)
+            raise ValueError(f"criticality {value!r} is not one of: {valid}")
+        return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _replica_bounds(self) -> Service:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"min_replicas ({self.min_replicas}) is greater than max_replicas "
+                f"({self.max_replicas}); lower min_replicas or raise max_replicas"
+            )
+        return self
+
+    @property
+    def deployment_name(self) -> str:
+        return self.deployment or self.name
+
+    @property
+    def protected(self) -> bool:
+        """True for databases, caches, brokers and external providers."""
+        return self.kind is not ServiceKind.SERVICE
+
+
+class Topology:
+    """The validated service graph."""
+
+    def __init__(self, services: list[Service], *, source: str = "<memory>") -> None:
+        self.source = source
+        self._services = {service.name: service for service in services}
+        self._aliases: dict[str, str] = {}
+        self.graph: nx.DiGraph = nx.DiGraph()
+
+        for service in services:
+            self.graph.add_node(service.name)
+            for alias in (service.name, *service.aliases):
+                self._aliases[alias.lower()] = service.name
+        for service in services:
+            for dependency in service.depends_on:
+                self.graph.add_edge(service.name, dependency)
+        self._reversed = self.graph.reverse(copy=False)
+
+    @classmethod
+    def load(cls, path: str | Path = DEFAULT_SERVICES_FILE) -> Topology:
+        """Load and validate a services file.
+
+        Raises:
+            TopologyError: naming the file, the service and the fix.
+        """
+        path = Path(path)
+        try:
+            document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise TopologyError(
+                f"{path}: services file not found; set AIRRA_SERVICES_FILE to an existing file"
+            ) from None
+        except yaml.YAMLError as exc:
+            raise TopologyError(f"{path}: invalid YAML: {exc}") from None
+
+        services = parse_services(document, source=str(path))
+        topology = cls(services, source=str(path))
+        log.info("loaded topology from %s: %d services, %d dependencies",
+                 path, topology.graph.number_of_nodes(), topology.graph.number_of_edges())
+        return topology
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._services
+
+    def __iter__(self) -> Iterator[Service]:
+        return iter(self._services.values())
+
+    def __len__(self) -> int:
+        return len(self._services)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._services)
+
+    def service(self, name: str) -> Service:
+        """Return a service by name.
+
+        Raises:
+            UnknownServiceError: with close matches, when the name is unknown.
+        """
+        try:
+            return self._services[name]
+        except KeyError:
+            raise UnknownServiceError(name, self._services) from None
+
+    def resolve(self, name_or_alias: str) -> str | None:
+        """Return the service a name or alias refers to, or None (case-insensitive)."""
+        return self._aliases.get(name_or_alias.strip().lower())
+
+    def downstream(self, name: str) -> dict[str, int]:
+        """Return every service that transitively depends on ``name``, with its hop distance.
+
+        The failing service itself is not included.
+        """
+        self.service(name)
+        distances = nx.single_source_shortest_path_length(self._reversed, name)
+        distances.pop(name, None)
+        return distances
+
+    def upstream(self, name: str) -> dict[str, int]:
+        """Return every service that ``name`` transitively depends on, with its hop distance."""
+        self.service(name)
+        distances = nx.single_source_shortest_path_length(self.graph, name)
+        distances.pop(name, None)
+        return distances
+
+
+def parse_services(document: Any, *, source: str) -> list[Service]:
+    """Validate a parsed services document and apply the file-level defaults."""
+    if not isinstance(document, dict) or not isinstance(document.get("services"), list):
+        raise TopologyError(f"{source}: expected a mapping with a 'services' list at the top level")
+
+    defaults = document.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise TopologyError(f"{source}: 'defaults' must be a mapping of service keys")
+
+    services: list[Service] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(document["services"]):
+        if not isinstance(entry, dict) or not entry.get("name"):
+            raise TopologyError(f"{source}: services[{index}] has no 'name'; give every service a name")
+        name = str(entry["name"])
+        if name in seen:
+            raise TopologyError(f"{source}: service {name!r} is listed twice; rename or merge the two entries")
+        seen.add(name)
+
+        merged = {**defaults, **entry}
+        try:
+            services.append(Service.model_validate(merged))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in error['loc']) or 'entry'}: {error['msg']}"
+                for error in exc.errors()
+            )
+            raise TopologyError(f"{source}: service {name!r}: {problems}") from None
+
+    for service in services:
+        for dependency in service.depends_on:
+            if dependency not in seen:
+                raise TopologyError(
+                    f"{source}: service {service.name!r} depends on unknown service {dependency!r}; "
+                    "add it to the services list or remove it from depends_on"
+                )
+    return services
