@@ -33,6 +33,8 @@ class ActionRequest(BaseModel):
     namespace: str | None = None
     deployment: str | None = None
     params: ActionParams
+    automatic: bool = Field(default=False, description="runs without human approval")
+    requested_by: str | None = Field(default=None, description="Slack user id of the approver, if any")
     dry_run: bool = False
 
 
