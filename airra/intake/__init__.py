@@ -1,0 +1,1 @@
+"""Alert intake: Alertmanager webhooks and alert posts in Slack, normalised to ``Alert``."""
