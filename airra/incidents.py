@@ -1,0 +1,491 @@
+"""Incidents: alerts grouped into one unit of response, and where they are kept.
+
+``IncidentTracker.ingest`` attaches each normalised alert to an incident:
+
+* an alert whose fingerprint or group key belongs to an open incident joins it;
+* a firing alert of a service with an open incident that received an alert
+  within ``grouping_window_s`` joins it, so a storm becomes one incident with
+  a count (unscoped alerts group the same way by alert name);
+* a resolved alert updates its incident and closes it once every attached
+  alert is resolved. It never opens an incident, and a repeated one is a no-op;
+* a firing alert of an incident resolved less than ``reopen_window_s`` ago
+  reopens that incident.
+
+Times for the windows are when AIRRA received the alert, not the alert's
+``startsAt``, because Alertmanager repeats old alerts with their first start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta, timezone
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel, Field, ValidationError
+
+from airra.alerts import Alert, AlertSource, AlertStatus
+from airra.errors import StoreError
+from airra.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ID_PREFIX = "inc"
+_ID_PATTERN = re.compile(r"^inc-(?P<day>\d{8})-(?P<sequence>\d{4,})$")
+
+# Severity words of common alerting rules, least to most severe.
+_SEVERITY_RANK = {"none": 0, "info": 1, "low": 1, "warning": 2, "medium": 2, "minor": 2,
+                  "error": 3, "high": 3, "major": 3, "critical": 4, "page": 4, "disaster": 5}
+
+
+class IncidentStatus(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class Incident(BaseModel):
+    """Alerts about one problem, from the first firing alert until all are resolved."""
+
+    id: str = Field(description="inc-YYYYMMDD-NNNN: unique, and sorts by opening order")
+    service: str | None = None
+    scoped: bool = Field(description="True when the incident names a service of the topology")
+    status: IncidentStatus = IncidentStatus.OPEN
+    title: str
+    severity: str | None = None
+    alertname: str
+    alerts: dict[str, Alert] = Field(default_factory=dict, description="latest alert per fingerprint")
+    alert_count: int = Field(default=1, ge=0, description="firing alerts attached, storms and re-fires included")
+    group_keys: list[str] = Field(default_factory=list)
+    channel: str | None = None
+    card_ts: str | None = Field(default=None, description="Slack ts of the incident card, set by the bot")
+    opened_at: datetime
+    updated_at: datetime
+    last_alert_at: datetime | None = Field(default=None, description="when a firing alert last joined")
+    resolved_at: datetime | None = None
+    reopen_count: int = 0
+    runbook_url: str | None = None
+    source_url: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict, description="free for the bot, e.g. a proposal id")
+
+    @property
+    def firing(self) -> list[Alert]:
+        return [alert for alert in self.alerts.values() if alert.status is AlertStatus.FIRING]
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is IncidentStatus.OPEN
+
+
+class IngestKind(StrEnum):
+    """Effect of ingesting one alert."""
+
+    OPENED = "opened"
+    UPDATED = "updated"
+    RESOLVED = "resolved"
+    REOPENED = "reopened"
+    DUPLICATE = "duplicate"  # nothing changed that the bot needs to show
+    IGNORED = "ignored"  # a resolved alert that no incident contains: nothing to update
+
+
+class IngestOutcome(BaseModel):
+    """The result of ingesting one alert. ``incident`` is None only for IGNORED."""
+
+    kind: IngestKind
+    incident: Incident | None = None
+    alert: Alert | None = None
+
+
+class IncidentStore(Protocol):
+    """Durable incident storage, small enough for a shared database to implement."""
+
+    def get(self, incident_id: str) -> Incident | None: ...
+
+    def save(self, incident: Incident) -> None: ...
+
+    def all(self) -> list[Incident]: ...
+
+    def find_active(self, *, service: str | None = None) -> list[Incident]:
+        """Return the open incidents, only those of ``service`` when it is given."""
+        ...
+
+    def find_resolved_since(self, since: datetime) -> list[Incident]:
+        """Return the incidents resolved at or after ``since``."""
+        ...
+
+
+class MemoryIncidentStore:
+    """Incident store in process memory, for tests and the sandbox demo."""
+
+    def __init__(self) -> None:
+        self._incidents: dict[str, Incident] = {}
+
+    def get(self, incident_id: str) -> Incident | None:
+        incident = self._incidents.get(incident_id)
+        return incident.model_copy(deep=True) if incident is not None else None
+
+    def save(self, incident: Incident) -> None:
+        self._incidents[incident.id] = incident.model_copy(deep=True)
+
+    def all(self) -> list[Incident]:
+        return [self._incidents[key].model_copy(deep=True) for key in sorted(self._incidents)]
+
+    def find_active(self, *, service: str | None = None) -> list[Incident]:
+        return [
+            incident.model_copy(deep=True)
+            for key, incident in sorted(self._incidents.items())
+            if incident.is_open and (service is None or incident.service == service)
+        ]
+
+    def find_resolved_since(self, since: datetime) -> list[Incident]:
+        return [
+            incident.model_copy(deep=True)
+            for key, incident in sorted(self._incidents.items())
+            if incident.resolved_at is not None and incident.resolved_at >= since
+        ]
+
+
+class FileIncidentStore(MemoryIncidentStore):
+    """Incident store with one JSON file per incident, surviving restarts.
+
+    Each save writes a temporary file in the same directory and renames it
+    over the old one with ``os.replace``, so a crash leaves either the old or
+    the new version, never a partial file. Files are read once at start-up.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__()
+        self.directory = Path(directory)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the incident directory {self.directory}: {exc}; "
+                             "set AIRRA_DATA_DIR to a writable directory") from None
+        self._load()
+
+    def save(self, incident: Incident) -> None:
+        path = self.directory / f"{incident.id}.json"
+        data = incident.model_dump_json(indent=1)
+        try:
+            handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=f".{incident.id}.", suffix=".tmp")
+            try:
+                with os.fdopen(handle, "w", encoding="utf-8") as file:
+                    file.write(data)
+                    file.flush()
+                    os.fsync(file.fileno())
+                os.replace(temporary, path)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            raise StoreError(f"cannot write incident {incident.id} to {path}: {exc}") from None
+        super().save(incident)
+
+    def _load(self) -> None:
+        for path in sorted(self.directory.glob("inc-*.json")):
+            try:
+                incident = Incident.model_validate_json(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError, ValidationError) as exc:
+                log.warning("skipped incident file %s: %s; fix or move the file and restart", path, exc)
+                continue
+            self._incidents[incident.id] = incident
+        log.info("loaded %d incidents from %s", len(self._incidents), self.directory)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class IncidentTracker:
+    """Groups alerts into incidents and keeps them in an ``IncidentStore``.
+
+    Every change runs under one asyncio lock, so concurrent webhooks and
+    Slack events cannot open two incidents for one alert group.
+    """
+
+    def __init__(self, store: IncidentStore, settings: Settings, *,
+                 clock: Callable[[], datetime] = _utc_now) -> None:
+        self.store = store
+        self.grouping_window = timedelta(seconds=settings.grouping_window_s)
+        self.reopen_window = timedelta(seconds=settings.reopen_window_s)
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._last_sequence: dict[str, int] | None = None
+
+    def get(self, incident_id: str) -> Incident | None:
+        return self.store.get(incident_id)
+
+    async def ingest(self, alert: Alert) -> IngestOutcome:
+        """Attach one alert to its incident, opening, resolving or reopening it as needed."""
+        async with self._lock:
+            return self._ingest(alert)
+
+    async def ingest_many(self, alerts: Iterable[Alert]) -> list[IngestOutcome]:
+        """Ingest the alerts of one notification in order, under one lock."""
+        async with self._lock:
+            return [self._ingest(alert) for alert in alerts]
+
+    async def open_incident(self, service: str | None, alert: Alert | None = None, *,
+                            title: str | None = None) -> Incident:
+        """Open a new incident by hand, e.g. from a slash command, whatever else is open."""
+        async with self._lock:
+            now = self._clock()
+            incident_id = self._next_id(now)
+            if alert is None:
+                alert = Alert(
+                    source=AlertSource.MANUAL,
+                    status=AlertStatus.FIRING,
+                    alertname="ManualIncident",
+                    service=service,
+                    fingerprint=f"manual-{incident_id}",
+                    summary=title,
+                    starts_at=now,
+                )
+            elif alert.service != service:
+                alert = alert.model_copy(update={"service": service})
+            incident = self._new_incident(incident_id, alert, now)
+            if title:
+                incident.title = title
+            self.store.save(incident)
+            log.info("incident %s opened by hand for service %s", incident.id, service)
+            return incident
+
+    async def update(self, incident_id: str, **fields: Any) -> Incident:
+        """Set fields of an incident (``card_ts``, ``channel``, ``extra``, ...) and save it.
+
+        Raises:
+            StoreError: when no incident has this id.
+        """
+        async with self._lock:
+            incident = self.store.get(incident_id)
+            if incident is None:
+                raise StoreError(f"incident {incident_id!r} not found; list incidents to find its id")
+            changed = Incident.model_validate({**incident.model_dump(), **fields,
+                                               "updated_at": self._clock()})
+            self.store.save(changed)
+            return changed
+
+    async def resolve(self, incident_id: str) -> Incident:
+        """Close an incident by hand, even while some of its alerts fire.
+
+        Raises:
+            StoreError: when no incident has this id.
+        """
+        async with self._lock:
+            incident = self.store.get(incident_id)
+            if incident is None:
+                raise StoreError(f"incident {incident_id!r} not found; list incidents to find its id")
+            if incident.is_open:
+                now = self._clock()
+                incident.status = IncidentStatus.RESOLVED
+                incident.resolved_at = now
+                incident.updated_at = now
+                self.store.save(incident)
+                log.info("incident %s resolved by hand", incident.id)
+            return incident
+
+    def _ingest(self, alert: Alert) -> IngestOutcome:
+        now = self._clock()
+        if alert.status is AlertStatus.RESOLVED:
+            return self._ingest_resolved(alert, now)
+        return self._ingest_firing(alert, now)
+
+    def _ingest_firing(self, alert: Alert, now: datetime) -> IngestOutcome:
+        active = self.store.find_active()
+
+        incident = _with_fingerprint(active, alert.fingerprint)
+        if incident is not None:
+            return self._refire_in_open(incident, alert, now)
+
+        incident = _with_group_key(active, alert.group_key)
+        if incident is None:
+            recent = self.store.find_resolved_since(now - self.reopen_window)
+            reopened = _with_fingerprint(recent, alert.fingerprint) or _with_group_key(recent, alert.group_key)
+            if reopened is not None:
+                return self._reopen(reopened, alert, now)
+            incident = self._storm_target(active, alert, now)
+
+        if incident is not None:
+            self._attach_firing(incident, alert, now)
+            self.store.save(incident)
+            log.info("incident %s: alert %s (%s) joined, %d alerts", incident.id,
+                     alert.fingerprint, alert.alertname, incident.alert_count)
+            return IngestOutcome(kind=IngestKind.UPDATED, incident=incident, alert=alert)
+
+        incident = self._new_incident(self._next_id(now), alert, now)
+        self.store.save(incident)
+        log.info("incident %s opened by alert %s (%s) for service %s", incident.id,
+                 alert.fingerprint, alert.alertname, incident.service)
+        return IngestOutcome(kind=IngestKind.OPENED, incident=incident, alert=alert)
+
+    def _refire_in_open(self, incident: Incident, alert: Alert, now: datetime) -> IngestOutcome:
+        """Handle a firing alert whose fingerprint the open incident already has."""
+        known = incident.alerts[alert.fingerprint]
+        if known.status is AlertStatus.FIRING and alert.count <= known.count:
+            # A repeat notification, e.g. after Alertmanager's repeat_interval.
+            incident.alerts[alert.fingerprint] = alert.model_copy(update={"count": known.count})
+            self.store.save(incident)
+            log.info("incident %s: alert %s repeated", incident.id, alert.fingerprint)
+            return IngestOutcome(kind=IngestKind.DUPLICATE, incident=incident, alert=alert)
+
+        self._attach_firing(incident, alert, now)
+        self.store.save(incident)
+        log.info("incident %s: alert %s fires again, %d alerts", incident.id, alert.fingerprint,
+                 incident.alert_count)
+        return IngestOutcome(kind=IngestKind.UPDATED, incident=incident, alert=alert)
+
+    def _reopen(self, incident: Incident, alert: Alert, now: datetime) -> IngestOutcome:
+        incident.status = IncidentStatus.OPEN
+        incident.resolved_at = None
+        incident.reopen_count += 1
+        self._attach_firing(incident, alert, now)
+        self.store.save(incident)
+        log.info("incident %s reopened by alert %s (%s), reopened %d times", incident.id,
+                 alert.fingerprint, alert.alertname, incident.reopen_count)
+        return IngestOutcome(kind=IngestKind.REOPENED, incident=incident, alert=alert)
+
+    def _storm_target(self, active: list[Incident], alert: Alert, now: datetime) -> Incident | None:
+        """Return the open incident a new alert of the same service joins, if one is recent."""
+        since = now - self.grouping_window
+        candidates = [
+            incident for incident in active
+            if (incident.last_alert_at or incident.opened_at) >= since
+            and (incident.service == alert.service if alert.service is not None
+                 else not incident.scoped and incident.alertname == alert.alertname)
+        ]
+        return max(candidates, key=lambda incident: incident.id, default=None)
+
+    def _ingest_resolved(self, alert: Alert, now: datetime) -> IngestOutcome:
+        active = self.store.find_active()
+        incident = _with_fingerprint(active, alert.fingerprint)
+
+        if incident is None:
+            incident = _with_group_key(active, alert.group_key)
+            if incident is None:
+                return self._resolved_without_open_incident(alert, now)
+            # A resolved alert of the group that was never seen firing, e.g. cut by max_alerts.
+            incident.alerts[alert.fingerprint] = alert
+            incident.updated_at = now
+            self.store.save(incident)
+            log.info("incident %s: resolved alert %s recorded", incident.id, alert.fingerprint)
+            return IngestOutcome(kind=IngestKind.UPDATED, incident=incident, alert=alert)
+
+        if incident.alerts[alert.fingerprint].status is AlertStatus.RESOLVED:
+            log.info("incident %s: alert %s already resolved", incident.id, alert.fingerprint)
+            return IngestOutcome(kind=IngestKind.DUPLICATE, incident=incident, alert=alert)
+
+        incident.alerts[alert.fingerprint] = alert
+        incident.updated_at = now
+        if incident.firing:
+            self.store.save(incident)
+            log.info("incident %s: alert %s resolved, %d still firing", incident.id,
+                     alert.fingerprint, len(incident.firing))
+            return IngestOutcome(kind=IngestKind.UPDATED, incident=incident, alert=alert)
+
+        incident.status = IncidentStatus.RESOLVED
+        incident.resolved_at = now
+        self.store.save(incident)
+        log.info("incident %s resolved: its last firing alert %s resolved", incident.id, alert.fingerprint)
+        return IngestOutcome(kind=IngestKind.RESOLVED, incident=incident, alert=alert)
+
+    def _resolved_without_open_incident(self, alert: Alert, now: datetime) -> IngestOutcome:
+        closed = [incident for incident in self.store.all() if alert.fingerprint in incident.alerts]
+        if closed:
+            incident = closed[-1]
+            log.info("incident %s: alert %s resolved again, incident already closed", incident.id,
+                     alert.fingerprint)
+            return IngestOutcome(kind=IngestKind.DUPLICATE, incident=incident, alert=alert)
+
+        log.info("resolved alert %s (%s) matches no incident; ignored", alert.fingerprint, alert.alertname)
+        return IngestOutcome(kind=IngestKind.IGNORED, incident=None, alert=alert)
+
+    def _attach_firing(self, incident: Incident, alert: Alert, now: datetime) -> None:
+        known = incident.alerts.get(alert.fingerprint)
+        if known is not None and known.status is AlertStatus.FIRING:
+            incident.alert_count += alert.count - known.count
+        else:
+            incident.alert_count += alert.count
+
+        incident.alerts[alert.fingerprint] = alert
+        incident.updated_at = now
+        incident.last_alert_at = now
+        if alert.group_key and alert.group_key not in incident.group_keys:
+            incident.group_keys.append(alert.group_key)
+        if incident.service is None and alert.service is not None:
+            incident.service = alert.service
+            incident.scoped = True
+        if _severity_rank(alert.severity) > _severity_rank(incident.severity):
+            incident.severity = alert.severity
+        incident.runbook_url = incident.runbook_url or alert.runbook_url
+        incident.source_url = incident.source_url or alert.generator_url
+        incident.channel = incident.channel or alert.channel
+
+    def _new_incident(self, incident_id: str, alert: Alert, now: datetime) -> Incident:
+        return Incident(
+            id=incident_id,
+            service=alert.service,
+            scoped=alert.service is not None,
+            title=_title(alert),
+            severity=alert.severity,
+            alertname=alert.alertname,
+            alerts={alert.fingerprint: alert},
+            alert_count=alert.count,
+            group_keys=[alert.group_key] if alert.group_key else [],
+            channel=alert.channel,
+            opened_at=now,
+            updated_at=now,
+            last_alert_at=now,
+            runbook_url=alert.runbook_url,
+            source_url=alert.generator_url,
+        )
+
+    def _next_id(self, now: datetime) -> str:
+        """Return the next free id of the day, e.g. inc-20261204-0007."""
+        if self._last_sequence is None:
+            self._last_sequence = {}
+            for incident in self.store.all():
+                match = _ID_PATTERN.match(incident.id)
+                if match is not None:
+                    day, sequence = match.group("day"), int(match.group("sequence"))
+                    self._last_sequence[day] = max(self._last_sequence.get(day, 0), sequence)
+
+        day = now.astimezone(timezone.utc).strftime("%Y%m%d")
+        sequence = self._last_sequence.get(day, 0)
+        while True:
+            sequence += 1
+            # NOTE: past 9999 incidents in one day the ids grow a digit and stop sorting as text.
+            candidate = f"{ID_PREFIX}-{day}-{sequence:04d}"
+            if self.store.get(candidate) is None:
+                self._last_sequence[day] = sequence
+                return candidate
+
+
+def _with_fingerprint(incidents: list[Incident], fingerprint: str) -> Incident | None:
+    matches = [incident for incident in incidents if fingerprint in incident.alerts]
+    return max(matches, key=lambda incident: incident.id, default=None)
+
+
+def _with_group_key(incidents: list[Incident], group_key: str | None) -> Incident | None:
+    if not group_key:
+        return None
+    matches = [incident for incident in incidents if group_key in incident.group_keys]
+    return max(matches, key=lambda incident: incident.id, default=None)
+
+
+def _severity_rank(severity: str | None) -> int:
+    if severity is None:
+        return -1
+    return _SEVERITY_RANK.get(severity.lower(), 0)
+
+
+def _title(alert: Alert) -> str:
+    if alert.summary:
+        return alert.summary
+    if alert.service:
+        return f"{alert.alertname} on {alert.service}"
+    return alert.alertname
