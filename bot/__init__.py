@@ -1,0 +1,1 @@
+"""AIRRA's Slack bot: a Slack Bolt (async) app on top of the ``airra`` decision core."""
