@@ -1,7 +1,7 @@
 """The aiohttp route that receives Alertmanager webhook notifications.
 
-Alertmanager retries a notification when it gets a 5xx answer or no answer,
-and does not retry a 4xx. So the handler answers 200 only after ``on_batch``
+Alertmanager retries a notification after a 5xx response or a timeout, and
+does not retry a 4xx. So the handler responds 200 only after ``on_batch``
 has stored the alerts, 500 when storing failed (Alertmanager resends), and
 4xx for requests that a resend cannot fix: a bad token, a malformed body or
 a body past the size cap.
@@ -48,7 +48,7 @@ def make_alertmanager_handler(
     Args:
         topology: resolves each alert's service.
         on_batch: stores the parsed notification. It must return quickly,
-            because Alertmanager waits for the answer, so heavy work belongs
+            because Alertmanager waits for the response, so heavy work belongs
             in a background task that it starts.
         token: the shared secret the request must carry, or None to accept
             every request (only behind a trusted network).
@@ -85,7 +85,7 @@ def make_alertmanager_handler(
             await on_batch(batch)
         except Exception:
             # Alertmanager resends after a 5xx, so the alerts are not lost.
-            log.exception("webhook for group %s: storing %d alerts failed; answering 500 so "
+            log.exception("webhook for group %s: storing %d alerts failed; responding 500 so "
                           "Alertmanager resends", batch.group_key, len(batch.alerts))
             return _error(500, "storing the alerts failed; Alertmanager will resend them")
 
