@@ -115,6 +115,11 @@ class ActionProfile(BaseModel):
     prerequisites: tuple[str, ...]
     side_effects: tuple[str, ...]
     disruptive: bool = Field(description="never proposed on protected services")
+    leaves_lasting_change: bool = Field(
+        default=True,
+        description="False when nothing outlasts the action (a restart or a cache clear), "
+        "so having no undo does not call for a second approver",
+    )
     params_model: type[_Params]
     execution_success_prior: float = Field(ge=0, le=1)
 
@@ -153,6 +158,7 @@ CATALOGUE: dict[ActionType, ActionProfile] = {
         prerequisites=("cache key prefix or clear hook configured", "backend can absorb misses"),
         side_effects=("extra database load", "slow responses until the cache is warm"),
         disruptive=False,
+        leaves_lasting_change=False,
         params_model=ClearCacheParams,
         execution_success_prior=0.65,
     ),
@@ -201,6 +207,7 @@ CATALOGUE: dict[ActionType, ActionProfile] = {
         prerequisites=("at least 2 ready replicas", "readiness probes configured"),
         side_effects=("dropped connections", "in-flight requests lost", "cold caches"),
         disruptive=True,
+        leaves_lasting_change=False,
         params_model=RestartParams,
         execution_success_prior=0.70,
     ),

@@ -1,0 +1,296 @@
+"""Blast radius: how far a failure of one service reaches, and how urgent it is.
+
+The score adds four capped terms (documented in docs/formulas.md):
+
+    S = 0.30·min(1, n/10) + 0.25·min(1, QPS/100) + 0.25·propagation + 0.20·weight
+
+where n is the number of services that transitively depend on the failing
+one, QPS its request rate, propagation the share of those downstream
+services whose own error ratio is elevated, and weight the criticality's
+blast weight. The level and the urgency multiplier follow from S.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from airra.criticality import Criticality
+from airra.metrics import MetricsSnapshot, MetricsSource, Signal
+from airra.topology import Topology
+
+log = logging.getLogger(__name__)
+
+DOWNSTREAM_WEIGHT = 0.30
+VOLUME_WEIGHT = 0.25
+PROPAGATION_WEIGHT = 0.25
+CRITICALITY_WEIGHT = 0.20
+
+DOWNSTREAM_SATURATION = 10  # services; from here on the downstream term is at its cap
+VOLUME_SATURATION_RPS = 100.0  # requests per second; from here on the volume term is at its cap
+
+# A downstream service counts as hit by the failure when its own error ratio
+# is at least this, at a request rate high enough for the ratio to mean something.
+ELEVATED_ERROR_RATIO = 0.01
+MIN_RATE_FOR_ERROR_RATIO_RPS = 0.1
+
+# Assumed request rate when the real one is unavailable: the rate at which the
+# volume term reaches its cap, so a missing metric never makes a failure look smaller.
+ASSUMED_REQUEST_RATE_RPS = VOLUME_SATURATION_RPS
+
+DOWNSTREAM_SIGNALS = (Signal.ERROR_RATIO, Signal.REQUEST_RATE)
+
+
+class BlastLevel(StrEnum):
+    """Blast level, from the score: MINIMAL < 0.2 ≤ LOW < 0.4 ≤ MEDIUM < 0.6 ≤ HIGH < 0.8 ≤ CRITICAL."""
+
+    MINIMAL = "minimal"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+# level -> (lower bound of the score, urgency base)
+LEVEL_TABLE: dict[BlastLevel, tuple[float, float]] = {
+    BlastLevel.MINIMAL: (0.0, 1.0),
+    BlastLevel.LOW: (0.2, 1.5),
+    BlastLevel.MEDIUM: (0.4, 2.5),
+    BlastLevel.HIGH: (0.6, 3.5),
+    BlastLevel.CRITICAL: (0.8, 5.0),
+}
+
+URGENCY_SCORE_FACTOR = 0.5
+URGENCY_MIN = 1.0
+URGENCY_MAX = 5.0
+
+# Confidence needed to act, per level; None means "never on this basis".
+ACT_NOW_MIN_CONFIDENCE = {BlastLevel.CRITICAL: 0.0, BlastLevel.HIGH: 0.70}
+ACT_SOON_MIN_CONFIDENCE = {BlastLevel.MEDIUM: 0.80}
+
+
+class BlastAssessment(BaseModel):
+    """The blast radius of a failure of one service, with every term of its score."""
+
+    service: str
+    score: float = Field(ge=0, le=1)
+    level: BlastLevel
+    downstream: dict[str, int] = Field(description="downstream service name -> hop distance")
+    affected_services_count: int = Field(ge=0)
+    request_rate: float | None = Field(description="measured requests per second; None when unavailable")
+    effective_request_rate: float = Field(description="request rate used in the score: measured or assumed")
+    error_propagation: float = Field(ge=0, le=1, description="share of downstream services with elevated errors")
+    elevated_downstream: list[str] = Field(default_factory=list)
+    criticality: Criticality
+    estimated_users_impacted: int = Field(ge=0)
+    revenue_impact_per_hour: float = Field(ge=0, description="dollars per hour")
+    urgency_multiplier: float = Field(ge=URGENCY_MIN, le=URGENCY_MAX)
+    assumptions: list[str] = Field(default_factory=list, description="unavailable metrics and the assumption used")
+    downstream_term: float
+    volume_term: float
+    propagation_term: float
+    criticality_term: float
+
+
+class ActDecision(BaseModel):
+    """Whether to act on an incident now, soon, or observe first."""
+
+    act: bool
+    timing: Literal["now", "soon", "observe"]
+    reasoning: str
+
+
+def blast_score(
+    downstream_count: int, request_rate: float, propagation: float, criticality: Criticality
+) -> tuple[float, tuple[float, float, float, float]]:
+    """Return the blast score and its four terms (downstream, volume, propagation, criticality)."""
+    downstream_term = DOWNSTREAM_WEIGHT * min(1.0, downstream_count / DOWNSTREAM_SATURATION)
+    volume_term = VOLUME_WEIGHT * min(1.0, max(0.0, request_rate) / VOLUME_SATURATION_RPS)
+    propagation_term = PROPAGATION_WEIGHT * min(1.0, max(0.0, propagation))
+    criticality_term = CRITICALITY_WEIGHT * criticality.blast_weight
+
+    # Rounding removes float noise such as 0.6000000000000001 so that a score
+    # on a level boundary lands on the level the table shows.
+    score = round(downstream_term + volume_term + propagation_term + criticality_term, 10)
+    return score, (downstream_term, volume_term, propagation_term, criticality_term)
+
+
+def blast_level(score: float) -> BlastLevel:
+    """Return the level whose score band contains ``score``."""
+    level = BlastLevel.MINIMAL
+    for candidate, (lower_bound, _) in LEVEL_TABLE.items():
+        if score >= lower_bound:
+            level = candidate
+    return level
+
+
+def urgency_multiplier(score: float) -> float:
+    """Return clamp(base + 0.5·S, 1, 5), where base is the level's urgency base."""
+    base = LEVEL_TABLE[blast_level(score)][1]
+    return min(URGENCY_MAX, max(URGENCY_MIN, base + URGENCY_SCORE_FACTOR * score))
+
+
+def is_error_ratio_elevated(error_ratio: float, request_rate: float | None) -> bool:
+    """Return True when an error ratio counts as elevated (≥ 0.01 at ≥ 0.1 req/s)."""
+    if request_rate is not None and request_rate < MIN_RATE_FOR_ERROR_RATIO_RPS:
+        return False
+    return error_ratio >= ELEVATED_ERROR_RATIO
+
+
+class BlastRadiusCalculator:
+    """Computes blast assessments from the topology and current metrics."""
+
+    def __init__(self, topology: Topology, metrics: MetricsSource) -> None:
+        self.topology = topology
+        self.metrics = metrics
+
+    async def calculate_blast_radius(self, service: str, *, incident_id: str | None = None) -> BlastAssessment:
+        """Assess the blast radius of a failure of ``service``.
+
+        Raises:
+            UnknownServiceError: when the service is not in the topology.
+        """
+        spec = self.topology.service(service)
+        downstream = self.topology.downstream(service)
+
+        own, *downstream_snapshots = await asyncio.gather(
+            self.metrics.read(service, [Signal.REQUEST_RATE]),
+            *(self.metrics.read(name, DOWNSTREAM_SIGNALS) for name in sorted(downstream)),
+        )
+        assumptions: list[str] = []
+
+        request_rate = own.value(Signal.REQUEST_RATE)
+        if request_rate is None:
+            reason = own.unavailable().get(Signal.REQUEST_RATE, "not read")
+            effective_rate = ASSUMED_REQUEST_RATE_RPS
+            assumptions.append(
+                f"request rate of {service} unavailable ({reason}); assumed "
+                f"{ASSUMED_REQUEST_RATE_RPS:g} req/s, which puts the volume term at its maximum "
+                "and bases the user and revenue estimates on that rate"
+            )
+        else:
+            effective_rate = max(0.0, request_rate)
+
+        elevated, propagation_assumptions = _elevated_downstream(downstream_snapshots)
+        assumptions.extend(propagation_assumptions)
+        propagation = len(elevated) / len(downstream) if downstream else 0.0
+
+        score, terms = blast_score(len(downstream), effective_rate, propagation, spec.criticality)
+        users = round(effective_rate * spec.users_per_rps)
+        revenue = round(users * spec.revenue_per_user_hour, 2)
+
+        assessment = BlastAssessment(
+            service=service,
+            score=score,
+            level=blast_level(score),
+            downstream=dict(sorted(downstream.items(), key=lambda item: (item[1], item[0]))),
+            affected_services_count=len(downstream),
+            request_rate=request_rate,
+            effective_request_rate=effective_rate,
+            error_propagation=propagation,
+            elevated_downstream=elevated,
+            criticality=spec.criticality,
+            estimated_users_impacted=users,
+            revenue_impact_per_hour=revenue,
+            urgency_multiplier=urgency_multiplier(score),
+            assumptions=assumptions,
+            downstream_term=terms[0],
+            volume_term=terms[1],
+            propagation_term=terms[2],
+            criticality_term=terms[3],
+        )
+        log.info("incident %s: blast radius of %s is %s (score %.4f, %d downstream)",
+                 incident_id, service, assessment.level.value, score, len(downstream))
+        return assessment
+
+    def should_act_immediately(self, assessment: BlastAssessment, confidence: float) -> ActDecision:
+        """Decide whether to act now, soon, or observe, from the blast level and the confidence."""
+        return act_decision(assessment.level, confidence)
+
+
+def act_decision(level: BlastLevel, confidence: float) -> ActDecision:
+    """Apply the act-now table: CRITICAL always, HIGH at ≥ 0.70, MEDIUM soon at ≥ 0.80, else observe."""
+    if level is BlastLevel.CRITICAL:
+        return ActDecision(act=True, timing="now",
+                           reasoning=f"critical blast radius: act now whatever the confidence ({confidence:.2f})")
+
+    if level in ACT_NOW_MIN_CONFIDENCE:
+        threshold = ACT_NOW_MIN_CONFIDENCE[level]
+        if confidence >= threshold:
+            return ActDecision(act=True, timing="now",
+                               reasoning=f"{level.value} blast radius and confidence {confidence:.2f} ≥ {threshold:.2f}: act now")
+        return ActDecision(act=False, timing="observe",
+                           reasoning=f"{level.value} blast radius but confidence {confidence:.2f} < {threshold:.2f}: "
+                                     "observe and gather evidence before acting")
+
+    if level in ACT_SOON_MIN_CONFIDENCE:
+        threshold = ACT_SOON_MIN_CONFIDENCE[level]
+        if confidence >= threshold:
+            return ActDecision(act=True, timing="soon",
+                               reasoning=f"medium blast radius and confidence {confidence:.2f} ≥ {threshold:.2f}: act soon")
+        return ActDecision(act=False, timing="observe",
+                           reasoning=f"medium blast radius and confidence {confidence:.2f} < {threshold:.2f}: observe")
+
+    return ActDecision(act=False, timing="observe",
+                       reasoning=f"{level.value} blast radius: wait and observe")
+
+
+def _elevated_downstream(snapshots: list[MetricsSnapshot]) -> tuple[list[str], list[str]]:
+    """Return the downstream services with elevated errors, and the assumptions made.
+
+    A downstream service whose error ratio is unavailable counts as elevated:
+    assuming it is hit is the conservative choice for a blast estimate.
+    """
+    elevated: list[str] = []
+    assumptions: list[str] = []
+    for snapshot in snapshots:
+        error_ratio = snapshot.value(Signal.ERROR_RATIO)
+        if error_ratio is None:
+            reason = snapshot.unavailable().get(Signal.ERROR_RATIO, "not read")
+            elevated.append(snapshot.service)
+            assumptions.append(
+                f"error ratio of downstream {snapshot.service} unavailable ({reason}); counted as elevated"
+            )
+        elif is_error_ratio_elevated(error_ratio, snapshot.value(Signal.REQUEST_RATE)):
+            elevated.append(snapshot.service)
+    return elevated, assumptions
+
+
+def render_blast_report(assessment: BlastAssessment) -> str:
+    """Render an assessment as text, with each score term so it can be checked by hand."""
+    lines = [
+        f"Blast radius of {assessment.service}: {assessment.level.value.upper()} "
+        f"(score {assessment.score:.4f}, urgency ×{assessment.urgency_multiplier:.2f})",
+        "",
+        f"  downstream services   {assessment.affected_services_count:>4}  "
+        f"term 0.30·min(1, {assessment.affected_services_count}/10) = {assessment.downstream_term:.4f}",
+    ]
+    rate_text = "unavailable" if assessment.request_rate is None else f"{assessment.request_rate:.1f} req/s"
+    lines.append(
+        f"  request rate   {rate_text:>15}  term 0.25·min(1, {assessment.effective_request_rate:g}/100) "
+        f"= {assessment.volume_term:.4f}"
+    )
+    lines.append(
+        f"  error propagation     {assessment.error_propagation:>4.0%}  term 0.25·{assessment.error_propagation:.4f} "
+        f"= {assessment.propagation_term:.4f}"
+    )
+    lines.append(
+        f"  criticality  {assessment.criticality.value:>13}  term 0.20·{assessment.criticality.blast_weight:g} "
+        f"= {assessment.criticality_term:.4f}"
+    )
+    lines.append("")
+    lines.append(f"  users impacted (est.)  {assessment.estimated_users_impacted:,}")
+    lines.append(f"  revenue at risk        ${assessment.revenue_impact_per_hour:,.2f}/h")
+
+    if assessment.downstream:
+        hops = ", ".join(f"{name} ({distance})" for name, distance in assessment.downstream.items())
+        lines.append(f"  downstream (hops)      {hops}")
+    if assessment.elevated_downstream:
+        lines.append(f"  elevated errors        {', '.join(assessment.elevated_downstream)}")
+    for assumption in assessment.assumptions:
+        lines.append(f"  assumption: {assumption}")
+    return "\n".join(lines)
