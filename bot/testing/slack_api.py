@@ -4,7 +4,7 @@
 with Slack's response shapes and errors, so the bot runs against slack_sdk's
 real ``AsyncWebClient`` (``base_url=standin.base_url``). It checks the bearer
 token, enforces Block Kit limits the way Slack does (``invalid_blocks`` with
-JSON pointers, ``msg_blocks_too_long``, ``msg_too_long``), answers 429 with
+JSON pointers, ``msg_blocks_too_long``, ``msg_too_long``), returns 429 with
 ``Retry-After`` when a test asks, and records every message, update,
 ephemeral, reaction and view so tests can read the conversation back.
 
@@ -51,7 +51,7 @@ Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class SlackApiError(Exception):
-    """An ``ok: false`` answer with Slack's error code."""
+    """An ``ok: false`` response with Slack's error code."""
 
     def __init__(self, error: str, **extra: Any) -> None:
         super().__init__(error)
@@ -229,7 +229,7 @@ class SlackApiStandIn:
     ) -> None:
         """Make the next ``times`` calls of ``method`` fail.
 
-        With status 429 the answer carries ``Retry-After: retry_after`` as Slack's
+        With status 429 the response carries ``Retry-After: retry_after`` as Slack's
         rate limiter does; with status 200 it is a plain ``ok: false`` error.
         """
         failure = _Failure(error, status, retry_after if status == 429 else None, times)
@@ -296,7 +296,7 @@ class SlackApiStandIn:
     async def wait_for_messages(
         self, channel: str, count: int, *, thread_ts: str | None = None, timeout: float = 5.0
     ) -> list[dict[str, Any]]:
-        """Wait until a channel (or one thread) holds at least ``count`` messages and return them."""
+        """Wait until a channel (or one thread) contains at least ``count`` messages and return them."""
 
         def current() -> list[dict[str, Any]]:
             return self.thread(channel, thread_ts) if thread_ts else self.messages_in(channel)
@@ -328,7 +328,7 @@ class SlackApiStandIn:
             if failure is not None:
                 call.status, call.ok, call.error = failure.status, False, failure.error
                 headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
-                log.info("Slack API stand-in: %s answers %s %s as asked", method, failure.status, failure.error)
+                log.info("Slack API stand-in: %s returns %s %s as requested by the test", method, failure.status, failure.error)
                 return web.json_response({"ok": False, "error": failure.error}, status=failure.status, headers=headers)
 
             handler = self._methods.get(method)
@@ -411,8 +411,8 @@ class SlackApiStandIn:
         text, blocks = self._checked_content(args)
         thread_ts = args.get("thread_ts") or None
         if thread_ts is not None and self.message(channel, thread_ts) is None:
-            # NOTE: stricter than Slack, which accepts an unknown thread_ts; a
-            # reply to a message that does not exist is always a bug in the bot.
+            # NOTE: Slack's documented errors do not say how it treats an unknown
+            # thread_ts. The stand-in rejects it because such a reply is a bug in the bot.
             raise SlackApiError("thread_not_found")
 
         message = self._store_message(channel, text, blocks, thread_ts)
@@ -667,7 +667,7 @@ def _required(args: dict[str, Any], name: str) -> str:
 
 
 def _decode_json(value: Any, name: str) -> Any:
-    """Decode a JSON-encoded form argument; JSON bodies already hold the structure."""
+    """Decode a JSON-encoded form argument; JSON bodies already contain the structure."""
     if not isinstance(value, str):
         return value
     if not value:
@@ -680,7 +680,7 @@ def _decode_json(value: Any, name: str) -> Any:
 
 # --- plain-text rendering ---
 
-_LINK = re.compile(r"<([^<>|]+)\|([^<>]+)>")
+_LINK = re.compile(r"<([^<>|@#!][^<>|]*)\|([^<>]+)>")
 _BARE_LINK = re.compile(r"<((?:https?|mailto):[^<>]+)>")
 _MENTION = re.compile(r"<([@#!])([^<>|]+)(?:\|([^<>]+))?>")
 

@@ -1,0 +1,104 @@
+"""The bot's HTTP server: Slack events, the Alertmanager webhook, health and metrics.
+
+One aiohttp application serves
+
+* ``POST /slack/events``: every Slack request (events, slash commands,
+  interactions), handed to Bolt with the exact raw body so Bolt's
+  signature check sees the bytes Slack signed;
+* ``POST /alertmanager``: the Alertmanager webhook receiver, when given;
+* ``GET /healthz``: liveness;
+* ``GET /metrics``: the bot's Prometheus metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+
+log = logging.getLogger(__name__)
+
+SLACK_EVENTS_PATH = "/slack/events"
+ALERTMANAGER_PATH = "/alertmanager"
+HEALTH_PATH = "/healthz"
+METRICS_PATH = "/metrics"
+
+WebHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class AsyncSlackRequestHandler:
+    """Hand aiohttp requests to a Bolt app and return Bolt's response.
+
+    slack_bolt 1.30 ships aiohttp conversion helpers but no request handler,
+    so this is the small piece between them.
+    """
+
+    def __init__(self, app: AsyncApp) -> None:
+        self.app = app
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """Dispatch one Slack request to Bolt."""
+        raw = await request.read()
+        # Bolt signs over the text it is given; a body that is not UTF-8 was
+        # not sent by Slack, and replacement characters make its signature fail.
+        body = raw.decode("utf-8", errors="replace")
+        headers: dict[str, list[str]] = {}
+        for name, value in request.headers.items():
+            headers.setdefault(name.lower(), []).append(value)
+
+        bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=headers)
+        bolt_response = await self.app.async_dispatch(bolt_request)
+        if bolt_response.status >= 400:
+            log.info("Slack request to %s answered %s", request.path, bolt_response.status)
+        return await to_aiohttp_response(bolt_response)
+
+
+def build_web_app(
+    *,
+    bolt_app: AsyncApp,
+    webhook_handler: WebHandler | None = None,
+    registry: CollectorRegistry | None = None,
+) -> web.Application:
+    """Build the aiohttp application that serves the bot in HTTP mode.
+
+    Args:
+        bolt_app: the Bolt app; its request verification stays on.
+        webhook_handler: the Alertmanager webhook handler; without it the route is absent.
+        registry: the registry ``/metrics`` exposes; an empty one when not given.
+    """
+    slack_handler = AsyncSlackRequestHandler(bolt_app)
+    metrics_registry = registry if registry is not None else CollectorRegistry()
+
+    async def health(_request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def metrics(_request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(metrics_registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_post(SLACK_EVENTS_PATH, slack_handler.handle)
+    app.router.add_get(HEALTH_PATH, health)
+    app.router.add_get(METRICS_PATH, metrics)
+    if webhook_handler is not None:
+        app.router.add_post(ALERTMANAGER_PATH, webhook_handler)
+    else:
+        log.info("no Alertmanager webhook handler: %s is not served", ALERTMANAGER_PATH)
+    return app
+
+
+async def start_web_app(app: web.Application, *, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Start serving ``app`` and return its runner and the bound port (useful with port 0)."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+
+    server = site._server
+    bound = server.sockets[0].getsockname()[1] if server is not None and server.sockets else port
+    log.info("serving Slack events, webhook, health and metrics on http://%s:%s", host, bound)
+    return runner, bound
