@@ -1,7 +1,7 @@
 """Send requests to the bot exactly as Slack does.
 
 Slash commands and interactions are form-encoded (interactions as one
-``payload=`` field holding JSON), events are JSON envelopes, and every
+``payload=`` field of JSON), events are JSON envelopes, and every
 request carries ``X-Slack-Request-Timestamp`` and the v0 signature: an
 HMAC-SHA256 of ``v0:<timestamp>:<raw body>`` keyed with the signing secret.
 """
@@ -33,7 +33,7 @@ VERIFICATION_TOKEN = "airra-verification-token"
 
 @dataclass
 class DriverResponse:
-    """The bot's HTTP answer to one request."""
+    """The bot's HTTP response to one request."""
 
     status: int
     body: str
@@ -45,7 +45,7 @@ class DriverResponse:
 
 
 class SlackDriver:
-    """Plays Slack's side of the HTTP conversation with the bot.
+    """Slack's side of the HTTP conversation with the bot.
 
     Give it the stand-in Web API (``slack_api=``) to get working
     ``response_url`` values and block actions that carry the message as
