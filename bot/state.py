@@ -228,6 +228,35 @@ class FileExecutionStore:
         return record
 
 
+# --- Incident cards ----------------------------------------------------------
+
+
+class FileCardStore:
+    """The last rendered card model of each incident, under ``<state_dir>/cards/``.
+
+    Updates (alert counts, approvals, outcomes) change the stored model and
+    re-render it, so the card keeps its content across restarts.
+    """
+
+    def __init__(self, state_dir: Path) -> None:
+        self.directory = Path(state_dir) / "cards"
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def save(self, incident_id: str, card: dict[str, Any]) -> None:
+        write_atomically(self.directory / f"{_SAFE_KEY.sub('_', incident_id)}.json", json.dumps(card, indent=1))
+
+    def load(self, incident_id: str) -> dict[str, Any] | None:
+        path = self.directory / f"{_SAFE_KEY.sub('_', incident_id)}.json"
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, json.JSONDecodeError) as exc:
+            log.warning("skipping unreadable card file %s: %s", path, exc)
+            return None
+        return document if isinstance(document, dict) else None
+
+
 # --- Event de-duplication ----------------------------------------------------
 
 

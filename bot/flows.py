@@ -1,0 +1,758 @@
+"""Incident flows: from an alert to a card, from a click to a verified outcome.
+
+``IncidentFlows`` is what the Slack listeners and the webhook route call.
+Each flow is one method named for what happened in the field (an alert
+arrived, an approver clicked Approve, an operator replied in the thread);
+slow work (diagnosis, execution, verification) runs in background tasks so
+every Slack request is acknowledged at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from airra.actions import ActionType, profile_of
+from airra.alerts import Alert
+from airra.calibration import ConfidenceOutcomeRecord, ConfidenceTracker
+from airra.execution.base import ActionRequest, ExecutionResult, ExecutionStatus, Executor
+from airra.feedback import FeedbackCollector, FeedbackType, OperatorFeedback
+from airra.incidents import Incident, IncidentTracker, IngestKind, IngestOutcome
+from airra.intake.alertmanager import WebhookBatch
+from airra.proposal import ApprovalRequirement, Proposal, Proposer, render_proposal_text
+from airra.blast_radius import BlastRadiusCalculator
+from airra.settings import Settings
+from airra.topology import Topology
+from airra.verification import PostActionVerifier, VerificationResult, VerificationStatus
+from bot.approvals import ApprovalDesk, ApproverPolicy, VoteOutcome
+from bot.audit import AuditKind, AuditLog
+from bot.cards import CardState, IncidentCard, RejectSubmission, card_from_proposal, render_card
+from bot.corrections import Correction, parse_correction
+from bot.messaging import SlackPoster
+from bot.observability import BotMetrics
+from bot.state import (
+    ApprovalRecord,
+    ApprovalStatus,
+    ApprovalStore,
+    ExecutionPhase,
+    ExecutionRecord,
+    ExecutionStore,
+    FileCardStore,
+)
+
+log = logging.getLogger(__name__)
+
+Reply = Callable[[str], Awaitable[Any]]
+"""Sends a short answer only the clicking user sees (an ephemeral message)."""
+
+CARD_UPDATE_INTERVAL_S = 3.0
+
+
+class IncidentFlows:
+    """The incident response flows of the bot, wired to the decision core and to Slack."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        topology: Topology,
+        executor: Executor,
+        tracker: IncidentTracker,
+        proposer: Proposer,
+        blast: BlastRadiusCalculator,
+        verifier: PostActionVerifier,
+        confidence: ConfidenceTracker,
+        feedback: FeedbackCollector,
+        policy: ApproverPolicy,
+        desk: ApprovalDesk,
+        approvals: ApprovalStore,
+        executions: ExecutionStore,
+        cards: FileCardStore,
+        audit: AuditLog,
+        client: AsyncWebClient,
+        poster: SlackPoster,
+        guards: Any | None = None,
+        metrics: BotMetrics | None = None,
+        card_update_interval_s: float = CARD_UPDATE_INTERVAL_S,
+    ) -> None:
+        self.settings = settings
+        self.topology = topology
+        self.executor = executor
+        self.tracker = tracker
+        self.proposer = proposer
+        self.blast = blast
+        self.verifier = verifier
+        self.confidence = confidence
+        self.feedback = feedback
+        self.policy = policy
+        self.desk = desk
+        self.approvals = approvals
+        self.executions = executions
+        self.cards = cards
+        self.audit = audit
+        self.client = client
+        self.poster = poster
+        self.guards = guards
+        self.metrics = metrics
+        self.card_update_interval_s = card_update_interval_s
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._card_locks: dict[str, asyncio.Lock] = {}
+        self._pending_card_updates: set[str] = set()
+
+    # --- Background work -----------------------------------------------------
+
+    def spawn(self, coroutine: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
+        """Run a flow step in the background, logging any error it raises."""
+        task = asyncio.get_running_loop().create_task(self._logged(coroutine, name), name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _logged(self, coroutine: Coroutine[Any, Any, Any], name: str) -> Any:
+        try:
+            return await coroutine
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background step %s failed", name)
+            return None
+
+    async def drain(self) -> None:
+        """Wait until every background step, including those they start, has finished."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Cancel the background steps still running."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # --- Alerts --------------------------------------------------------------
+
+    async def on_webhook_batch(self, batch: WebhookBatch) -> None:
+        """Store the alerts of one Alertmanager notification; cards follow in the background."""
+        outcomes = await self.tracker.ingest_many(batch.alerts)
+        for outcome in outcomes:
+            self._after_ingest(outcome)
+
+    async def on_alert_message(self, alerts: list[Alert]) -> None:
+        """Store the alerts of one Alertmanager or Grafana post in a channel."""
+        outcomes = await self.tracker.ingest_many(alerts)
+        for outcome in outcomes:
+            self._after_ingest(outcome)
+
+    def _after_ingest(self, outcome: IngestOutcome) -> None:
+        incident = outcome.incident
+        if incident is None or outcome.alert is None:
+            return
+        log.info("incident %s: alert %s ingested as %s", incident.id, outcome.alert.fingerprint, outcome.kind.value)
+        if self.metrics is not None:
+            self.metrics.alerts.labels(source=outcome.alert.source.value).inc()
+            self.metrics.incidents.labels(kind=outcome.kind.value).inc()
+
+        if outcome.kind in (IngestKind.OPENED, IngestKind.REOPENED):
+            self.audit.record(AuditKind.INCIDENT_OPENED, incident_id=incident.id, user_id=None,
+                              kind=outcome.kind.value, service=incident.service, alertname=incident.alertname)
+            self.spawn(self.propose(incident.id, outcome.alert), name=f"propose {incident.id}")
+        elif outcome.kind is IngestKind.UPDATED:
+            self._schedule_card_refresh(incident.id)
+        elif outcome.kind is IngestKind.RESOLVED:
+            self.spawn(self.incident_resolved(incident.id), name=f"resolve {incident.id}")
+
+    async def open_by_hand(self, service: str, *, requested_by: str, category: Any | None,
+                           channel: str | None) -> Incident:
+        """Open an incident from ``/airra analyze`` and start its proposal."""
+        incident = await self.tracker.open_incident(service, title=f"{service}: opened by hand by <@{requested_by}>")
+        if channel is not None:
+            incident = await self.tracker.update(incident.id, channel=channel)
+        incident = await self.tracker.update(incident.id, extra={**incident.extra, "requested_by": requested_by})
+        self.audit.record(AuditKind.INCIDENT_OPENED, incident_id=incident.id, user_id=requested_by,
+                          kind="by_hand", service=service, category=str(category) if category else None)
+        alert = next(iter(incident.alerts.values()))
+        self.spawn(self.propose(incident.id, alert, category=category, requested_by=requested_by),
+                   name=f"propose {incident.id}")
+        return incident
+
+    # --- Proposal and card ---------------------------------------------------
+
+    async def propose(self, incident_id: str, alert: Alert, *, category: Any | None = None,
+                      exclude_actions: tuple[ActionType, ...] = (), requested_by: str | None = None,
+                      note: str | None = None) -> ApprovalRecord | None:
+        """Diagnose, post or refresh the incident card, and run the action when the policy allows."""
+        incident = self.tracker.get(incident_id)
+        if incident is None:
+            log.warning("incident %s vanished before its proposal; nothing posted", incident_id)
+            return None
+
+        channel = self.channel_for(incident)
+        if channel is None:
+            log.warning("incident %s: no channel for service %s; set slack_channel in the services file or "
+                        "AIRRA_DEFAULT_CHANNEL", incident.id, incident.service)
+            return None
+
+        if not incident.scoped:
+            card = _unscoped_card(incident)
+            await self._show_card(incident, channel, card)
+            log.info("incident %s: unscoped, card without action posted", incident.id)
+            return None
+
+        proposal = await self.proposer.propose(alert, incident_id=incident.id, category=category,
+                                               exclude_actions=exclude_actions)
+        log.info("incident %s: proposal %s, approval %s", incident.id,
+                 proposal.proposed_action, proposal.approval)
+
+        requested_by = requested_by or incident.extra.get("requested_by")
+        record = await self._record_proposal(incident, proposal, channel, requested_by)
+        card = card_from_proposal(incident, proposal, record)
+        if note:
+            card.status_note = note
+        if self._paused() and record.status is ApprovalStatus.AUTOMATIC:
+            card.state = CardState.PAUSED
+        await self._show_card(incident, channel, card)
+
+        self.audit.record(AuditKind.DECISION, incident_id=incident.id, user_id=requested_by,
+                          proposal_id=record.proposal_id, action=record.action_type or None,
+                          approval=str(proposal.approval.value), category=record.hypothesis_category,
+                          confidence=record.confidence, blast_level=record.blast_level)
+
+        if record.status is ApprovalStatus.AUTOMATIC and not self._paused():
+            if await self.desk.claim_automatic(record):
+                await self.execute(record, approved_by=None)
+        return record
+
+    async def _record_proposal(self, incident: Incident, proposal: Proposal, channel: str,
+                               requested_by: str | None) -> ApprovalRecord:
+        number = int(incident.extra.get("proposals", 0)) + 1
+        proposal_id = f"p{number}"
+        await self.tracker.update(incident.id, extra={**incident.extra, "proposals": number,
+                                                      "proposal_id": proposal_id})
+
+        previous = self.approvals.latest_for(incident.id)
+        if previous is not None and previous.status is ApprovalStatus.PENDING:
+            await self.desk.set_status(incident.id, previous.proposal_id, ApprovalStatus.SUPERSEDED)
+
+        automatic = (proposal.approval is ApprovalRequirement.AUTOMATIC and self.settings.auto_enabled
+                     and proposal.proposed_action is not None)
+        required = {ApprovalRequirement.TWO_APPROVERS: 2, ApprovalRequirement.AUTOMATIC: 0}.get(proposal.approval, 1)
+        top = proposal.hypotheses[0] if proposal.hypotheses else None
+        record = self.desk.new_record(
+            incident_id=incident.id,
+            proposal_id=proposal_id,
+            service=incident.service,
+            action_type=proposal.proposed_action.value if proposal.proposed_action else "",
+            params=proposal.params.model_dump() if proposal.params is not None else {},
+            required_approvals=0 if automatic else max(1, required),
+            status=ApprovalStatus.AUTOMATIC if automatic else (
+                ApprovalStatus.PENDING if proposal.proposed_action else ApprovalStatus.SUPERSEDED),
+            requested_by=requested_by,
+            blast_level=proposal.blast.level.value if proposal.blast is not None else None,
+            hypothesis_category=top.category.value if top is not None else None,
+            hypothesis_description=top.description if top is not None else None,
+            confidence=top.confidence if top is not None else None,
+            reasoning=proposal.reasoning,
+            approval_reasoning=proposal.approval_reasoning,
+            proposal_text=render_proposal_text(proposal),
+            channel=channel,
+        )
+        self.approvals.save(record)
+        return record
+
+    def channel_for(self, incident: Incident) -> str | None:
+        """Return the channel of an incident's card: where the alert was posted, else per service, else the default."""
+        if incident.channel:
+            return incident.channel
+        if incident.service is not None and incident.service in self.topology:
+            channel = self.topology.service(incident.service).slack_channel
+            if channel:
+                return channel
+        return self.settings.default_channel
+
+    async def _show_card(self, incident: Incident, channel: str, card: IncidentCard) -> None:
+        """Post the card, or update it in place when the incident has one."""
+        async with self._card_lock(incident.id):
+            rendered = render_card(card)
+            current = self.tracker.get(incident.id) or incident
+            if current.card_ts:
+                ts = current.card_ts
+                await self.poster.update(channel=current.channel or channel, ts=ts,
+                                         text=rendered.text, blocks=rendered.blocks)
+            else:
+                ts = await self.poster.post(channel=channel, text=rendered.text, blocks=rendered.blocks)
+                await self.tracker.update(incident.id, card_ts=ts, channel=channel)
+                log.info("incident %s: card posted in %s at %s", incident.id, channel, ts)
+            self.cards.save(incident.id, card.model_dump(mode="json"))
+            if rendered.overflow:
+                await self.poster.post_report(channel=current.channel or channel, thread_ts=ts, text=rendered.overflow)
+
+    async def _change_card(self, incident_id: str, change: Callable[[IncidentCard], None]) -> None:
+        """Apply ``change`` to the stored card and update the message in place."""
+        async with self._card_lock(incident_id):
+            stored = self.cards.load(incident_id)
+            incident = self.tracker.get(incident_id)
+            if stored is None or incident is None or not incident.card_ts or not incident.channel:
+                return
+            card = IncidentCard.model_validate(stored)
+            change(card)
+            card.alert_count = incident.alert_count
+            rendered = render_card(card)
+            await self.poster.update(channel=incident.channel, ts=incident.card_ts,
+                                     text=rendered.text, blocks=rendered.blocks)
+            self.cards.save(incident_id, card.model_dump(mode="json"))
+
+    def _card_lock(self, incident_id: str) -> asyncio.Lock:
+        return self._card_locks.setdefault(incident_id, asyncio.Lock())
+
+    def _schedule_card_refresh(self, incident_id: str) -> None:
+        """Refresh the alert count at most once per interval, so an alert storm edits the card a few times, not per alert."""
+        if incident_id in self._pending_card_updates:
+            return
+        self._pending_card_updates.add(incident_id)
+
+        async def refresh() -> None:
+            await asyncio.sleep(self.card_update_interval_s)
+            self._pending_card_updates.discard(incident_id)
+            await self._change_card(incident_id, lambda card: None)
+
+        self.spawn(refresh(), name=f"refresh card {incident_id}")
+
+    async def incident_resolved(self, incident_id: str) -> None:
+        """Mark the card resolved and say so in the thread."""
+        def resolved(card: IncidentCard) -> None:
+            if card.state in (CardState.AWAITING_APPROVAL, CardState.NO_ACTION, CardState.PAUSED):
+                card.state = CardState.RESOLVED
+            card.status_note = ":large_green_circle: Every alert of this incident is resolved."
+
+        await self._change_card(incident_id, resolved)
+        await self._post_in_thread(incident_id, ":large_green_circle: Resolved: every alert of this incident stopped firing.")
+
+    async def _post_in_thread(self, incident_id: str, text: str) -> None:
+        incident = self.tracker.get(incident_id)
+        if incident is None or not incident.card_ts or not incident.channel:
+            return
+        await self.poster.post(channel=incident.channel, text=text, thread_ts=incident.card_ts)
+
+    async def _post_report_in_thread(self, incident_id: str, report: str) -> None:
+        incident = self.tracker.get(incident_id)
+        if incident is None or not incident.card_ts or not incident.channel:
+            return
+        await self.poster.post_report(channel=incident.channel, thread_ts=incident.card_ts, text=report)
+
+    def _count_approval(self, decision: str) -> None:
+        if self.metrics is not None:
+            self.metrics.approvals.labels(decision=decision).inc()
+
+    def _paused(self) -> bool:
+        return bool(self.guards is not None and getattr(self.guards, "paused", False))
+
+    # --- Approve -------------------------------------------------------------
+
+    async def approve(self, incident_id: str, proposal_id: str, user_id: str, reply: Reply) -> None:
+        """Handle an Approve click: check the user and the situation, count the vote, execute once."""
+        if not await self.policy.is_approver(user_id):
+            self.audit.record(AuditKind.APPROVAL_REFUSED, incident_id=incident_id, user_id=user_id,
+                              proposal_id=proposal_id, reason="not an approver")
+            await reply(_not_an_approver(self.policy))
+            return
+
+        record = self.approvals.load(incident_id, proposal_id)
+        if record is None:
+            await reply(f"Incident `{incident_id}` has no proposal `{proposal_id}`; nothing was approved.")
+            return
+
+        if record.status is ApprovalStatus.PENDING and not record.expired():
+            changed = await self._situation_changed(record)
+            if changed is not None:
+                await self._ask_again(record, changed, user_id)
+                await reply(f"Not approved: {changed} A fresh proposal is on the card; approve it if it still looks right.")
+                return
+
+        result = await self.desk.vote(incident_id, proposal_id, user_id)
+        record = result.record or record
+        if result.outcome is VoteOutcome.EXPIRED:
+            self.audit.record(AuditKind.APPROVAL_EXPIRED, incident_id=incident_id, user_id=user_id,
+                              proposal_id=proposal_id)
+            await self._change_card(incident_id, lambda card: _set_state(card, CardState.EXPIRED))
+            await reply("This approval request expired, so nothing was run. Ask for a fresh proposal with "
+                        f"`/airra analyze {record.service}`.")
+            return
+        if result.outcome is VoteOutcome.SELF_APPROVAL:
+            self.audit.record(AuditKind.APPROVAL_REFUSED, incident_id=incident_id, user_id=user_id,
+                              proposal_id=proposal_id, reason="self approval")
+            await reply("You opened this incident, and approving your own request is not allowed here; "
+                        "ask another approver.")
+            return
+        if result.outcome is VoteOutcome.ALREADY_VOTED:
+            await reply("You already approved this action; it needs a second, different approver.")
+            return
+        if result.outcome in (VoteOutcome.ALREADY_DECIDED, VoteOutcome.NOT_FOUND):
+            await reply(f"Nothing to approve: this proposal is already {record.status.value}.")
+            return
+
+        self._count_approval(result.outcome.value)
+        self.audit.record(AuditKind.APPROVAL, incident_id=incident_id, user_id=user_id, proposal_id=proposal_id,
+                          action=record.action_type, votes=len(record.approvals),
+                          required=record.required_approvals)
+        if result.outcome is VoteOutcome.WAITING:
+            await self._change_card(incident_id, lambda card: _set_approvers(card, record.approver_ids))
+            await self._post_in_thread(
+                incident_id, f"<@{user_id}> approved `{record.action_type}` "
+                f"({len(record.approvals)}/{record.required_approvals}); waiting for a second approver.")
+            return
+
+        if result.execute:
+            self.spawn(self.execute(record, approved_by=user_id), name=f"execute {incident_id}")
+
+    async def _situation_changed(self, record: ApprovalRecord) -> str | None:
+        """Return why the proposal is stale (alert no longer firing, blast level changed), or None."""
+        incident = self.tracker.get(record.incident_id)
+        if incident is None or not incident.is_open or not incident.firing:
+            return "the alert is no longer firing."
+        if record.blast_level is None:
+            return None
+        assessment = await self.blast.calculate_blast_radius(record.service, incident_id=record.incident_id)
+        if assessment.level.value != record.blast_level:
+            return (f"the blast radius changed from {record.blast_level.upper()} to "
+                    f"{assessment.level.value.upper()} since the proposal.")
+        return None
+
+    async def _ask_again(self, record: ApprovalRecord, reason: str, user_id: str) -> None:
+        """Retire a stale proposal and post a fresh one on the same card."""
+        retired = await self.desk.set_status(record.incident_id, record.proposal_id, ApprovalStatus.SUPERSEDED)
+        if retired is None:
+            return
+        self.audit.record(AuditKind.APPROVAL_REFUSED, incident_id=record.incident_id, user_id=user_id,
+                          proposal_id=record.proposal_id, reason=f"situation changed: {reason}")
+        await self._post_in_thread(record.incident_id, f":warning: The situation changed: {reason} "
+                                                       "Here is a fresh proposal; approve it again if it still fits.")
+        incident = self.tracker.get(record.incident_id)
+        if incident is None or not incident.is_open or not incident.firing:
+            await self._change_card(record.incident_id, lambda card: _set_state(card, CardState.RESOLVED))
+            return
+        alert = incident.firing[-1]
+        await self.propose(incident.id, alert, note=f"Refreshed: {reason}")
+
+    # --- Execute, verify, record ---------------------------------------------
+
+    async def execute(self, record: ApprovalRecord, *, approved_by: str | None) -> None:
+        """Run a claimed action, verify it, roll back when it made things worse, and record the outcome."""
+        incident_id = record.incident_id
+        action = ActionType(record.action_type)
+        automatic = approved_by is None
+        execution = self.executions.load(incident_id, record.proposal_id) or ExecutionRecord(
+            incident_id=incident_id, proposal_id=record.proposal_id, claimed_by=approved_by,
+            claimed_at=datetime.now(UTC))
+
+        await self._change_card(incident_id, lambda card: _executing(card, record.approver_ids, automatic))
+        who = "automatically, as the policy allows" if automatic else f"approved by {_mentions(record.approver_ids)}"
+        await self._post_in_thread(incident_id, f":gear: Executing `{action.value}` on `{record.service}`, {who}.")
+        log.info("incident %s: executing %s on %s", incident_id, action.value, record.service)
+
+        service = self.topology.service(record.service)
+        before = await self.verifier.take_baseline(record.service)
+        request = ActionRequest(
+            incident_id=incident_id,
+            action_type=action,
+            service=record.service,
+            namespace=service.namespace,
+            deployment=service.deployment_name,
+            params=profile_of(action).params_model.model_validate(record.params),
+            automatic=automatic,
+            requested_by=",".join(record.approver_ids) or None,
+            dry_run=self.settings.dry_run,
+        )
+        result = await self.executor.execute(request)
+        execution.phase = ExecutionPhase.EXECUTED
+        execution.result = result.model_dump(mode="json")
+        self.executions.save(execution)
+        if self.metrics is not None:
+            self.metrics.actions.labels(action=action.value, status=result.status.value).inc()
+        self.audit.record(AuditKind.EXECUTION, incident_id=incident_id, user_id=approved_by,
+                          proposal_id=record.proposal_id, action=action.value, status=result.status.value,
+                          changes=result.changes, error=result.error, blocked_by=result.blocked_by)
+
+        if result.status is not ExecutionStatus.SUCCEEDED:
+            await self._execution_not_done(record, execution, result)
+            return
+
+        await self._post_in_thread(incident_id, ":hourglass: Done: " + "; ".join(result.changes or [action.label])
+                                   + ". Verifying the effect on the metrics…")
+        verification = await self.verifier.verify_action(record.service, result, before)
+        execution.phase = ExecutionPhase.VERIFIED
+        execution.verification_status = verification.status.value
+        execution.verification_message = verification.message
+        self.executions.save(execution)
+        self.audit.record(AuditKind.VERIFICATION, incident_id=incident_id, user_id=approved_by,
+                          proposal_id=record.proposal_id, status=verification.status.value,
+                          improvement_pct=verification.overall_improvement_pct)
+        await self._post_report_in_thread(incident_id, verification.message)
+        log.info("incident %s: verification %s", incident_id, verification.status.value)
+
+        rollback_note = await self._roll_back_if_degraded(record, execution, result, verification, approved_by)
+        self._record_outcome(record, result, verification)
+
+        execution.phase = ExecutionPhase.FINISHED
+        self.executions.save(execution)
+        note = _outcome_note(action, verification, rollback_note)
+        await self._change_card(incident_id, lambda card: _outcome(card, note))
+
+    async def _execution_not_done(self, record: ApprovalRecord, execution: ExecutionRecord,
+                                  result: ExecutionResult) -> None:
+        if result.status is ExecutionStatus.BLOCKED:
+            note = f":no_entry: Not run: blocked by the {result.blocked_by or 'safety'} guard. {result.error or ''}".strip()
+        elif result.status is ExecutionStatus.DRY_RUN:
+            note = ":memo: Dry run: " + "; ".join(result.changes or ["nothing would change"])
+        else:
+            note = f":x: `{record.action_type}` failed: {result.error or 'no reason given'}. Check the service by hand."
+        execution.phase = ExecutionPhase.FINISHED
+        self.executions.save(execution)
+        await self._post_in_thread(record.incident_id, note)
+        await self._change_card(record.incident_id, lambda card: _outcome(card, note))
+
+    async def _roll_back_if_degraded(self, record: ApprovalRecord, execution: ExecutionRecord,
+                                     result: ExecutionResult, verification: VerificationResult,
+                                     approved_by: str | None) -> str | None:
+        if verification.status is not VerificationStatus.DEGRADED:
+            return None
+        profile = profile_of(result.request.action_type)
+        if not profile.reversible:
+            note = (f":warning: The metrics got worse, and `{profile.action_type.value}` cannot be undone "
+                    f"({profile.undo}). Escalate to the service owner.")
+            await self._post_in_thread(record.incident_id, note)
+            return "degraded; no undo, escalate"
+
+        await self._post_in_thread(record.incident_id, f":rewind: The metrics got worse; rolling back "
+                                                       f"`{profile.action_type.value}` ({profile.undo}).")
+        undo = await self.executor.rollback(result)
+        execution.rollback = undo.model_dump(mode="json")
+        self.executions.save(execution)
+        self.audit.record(AuditKind.ROLLBACK, incident_id=record.incident_id, user_id=approved_by,
+                          proposal_id=record.proposal_id, status=undo.status.value, error=undo.error)
+        if undo.succeeded:
+            await self._post_in_thread(record.incident_id, ":leftwards_arrow_with_hook: Rolled back automatically: "
+                                       + "; ".join(undo.changes or ["previous state restored"]))
+            return "degraded; rolled back automatically"
+        await self._post_in_thread(record.incident_id, f":x: The automatic rollback {undo.status.value}: "
+                                   f"{undo.error or 'no reason given'}. Restore the service by hand.")
+        return f"degraded; rollback {undo.status.value}"
+
+    def _record_outcome(self, record: ApprovalRecord, result: ExecutionResult,
+                        verification: VerificationResult) -> None:
+        """Append the verified outcome to the calibration store."""
+        success = verification.status is VerificationStatus.SUCCESS or (
+            self.settings.partial_success_counts and verification.status is VerificationStatus.PARTIAL_SUCCESS)
+        incident = self.tracker.get(record.incident_id)
+        opened_at = incident.opened_at if incident is not None else result.started_at
+        self.confidence.record_outcome(ConfidenceOutcomeRecord(
+            # One record per executed proposal: a repeated write is stored once.
+            id=f"{record.incident_id}-{record.proposal_id}",
+            incident_id=record.incident_id,
+            service_name=record.service,
+            hypothesis_category=record.hypothesis_category or "unknown",
+            hypothesis_description=record.hypothesis_description or "",
+            confidence_score=record.confidence if record.confidence is not None else 0.0,
+            action_type=ActionType(record.action_type),
+            action_executed=True,
+            outcome_status=verification.status,
+            outcome_success=success,
+            before_metrics=verification.before_values(),
+            after_metrics=verification.after_values(),
+            verification_metrics=verification.improvements(),
+            time_to_resolution_seconds=max(0.0, (result.finished_at - opened_at).total_seconds()),
+            blast_radius_level=record.blast_level,
+        ))
+        log.info("incident %s: outcome %s recorded for calibration", record.incident_id, verification.status.value)
+
+    # --- Reject and pick another action --------------------------------------
+
+    async def may_reject(self, incident_id: str, proposal_id: str, user_id: str, reply: Reply) -> ApprovalRecord | None:
+        """Check that the user may reject and the proposal is still open; return its record."""
+        if not await self.policy.is_approver(user_id):
+            self.audit.record(AuditKind.APPROVAL_REFUSED, incident_id=incident_id, user_id=user_id,
+                              proposal_id=proposal_id, reason="not an approver (reject)")
+            await reply(_not_an_approver(self.policy))
+            return None
+        record = self.approvals.load(incident_id, proposal_id)
+        if record is None or record.status is not ApprovalStatus.PENDING:
+            status = record.status.value if record is not None else "unknown"
+            await reply(f"Nothing to reject: this proposal is {status}.")
+            return None
+        return record
+
+    async def reject(self, submission: RejectSubmission, user_id: str) -> None:
+        """Record a rejection from the reject modal as operator feedback and update the card."""
+        record = await self.desk.set_status(submission.incident_id, submission.proposal_id,
+                                            ApprovalStatus.REJECTED, rejected_by=user_id)
+        if record is None:
+            log.info("incident %s: rejection by %s ignored, proposal %s no longer pending",
+                     submission.incident_id, user_id, submission.proposal_id)
+            return
+
+        if submission.correct_category is not None:
+            feedback_type = FeedbackType.HYPOTHESIS_INCORRECT
+        else:
+            feedback_type = FeedbackType.ACTION_INAPPROPRIATE
+        self._record_feedback(record, user_id, feedback_type, submission.reason,
+                              correct_category=submission.correct_category.value if submission.correct_category else None,
+                              better_action=submission.better_action)
+        self.audit.record(AuditKind.REJECTION, incident_id=record.incident_id, user_id=user_id,
+                          proposal_id=record.proposal_id, reason=submission.reason,
+                          correct_category=submission.correct_category, better_action=submission.better_action)
+
+        note = f":no_entry_sign: Rejected by <@{user_id}>"
+        if submission.reason:
+            note += f": {submission.reason}"
+        await self._change_card(record.incident_id, lambda card: _rejected(card, note))
+        await self._post_in_thread(record.incident_id, note + ". Recorded as feedback.")
+
+    async def pick_action(self, incident_id: str, proposal_id: str, action: ActionType, user_id: str,
+                          reply: Reply) -> None:
+        """Re-propose with the chosen candidate instead of the recommended one."""
+        if not await self.policy.is_approver(user_id):
+            await reply(_not_an_approver(self.policy))
+            return
+        record = self.approvals.load(incident_id, proposal_id)
+        incident = self.tracker.get(incident_id)
+        if record is None or record.status is not ApprovalStatus.PENDING or incident is None or not incident.firing:
+            await reply("This proposal is no longer open, so another action cannot be picked.")
+            return
+        others = tuple(candidate for candidate in ActionType if candidate is not action)
+        category = record.hypothesis_category
+        self.audit.record(AuditKind.DECISION, incident_id=incident_id, user_id=user_id,
+                          proposal_id=proposal_id, picked_action=action.value)
+        self.spawn(self.propose(incident_id, incident.firing[-1], category=category, exclude_actions=others,
+                                note=f"<@{user_id}> picked `{action.value}` instead of `{record.action_type}`."),
+                   name=f"pick {incident_id}")
+
+    # --- Thread replies ------------------------------------------------------
+
+    def incident_for_thread(self, channel: str, thread_ts: str) -> Incident | None:
+        """Return the incident whose card starts the thread, or None."""
+        for incident in self.tracker.store.all():
+            if incident.card_ts == thread_ts and incident.channel == channel:
+                return incident
+        return None
+
+    async def thread_reply(self, incident: Incident, *, user_id: str, text: str, channel: str, ts: str) -> Correction:
+        """Record an operator's thread reply as feedback and confirm what was recorded."""
+        correction = parse_correction(text)
+        record = self.approvals.latest_for(incident.id)
+        self._record_feedback(record, user_id, correction.feedback_type, text, incident=incident,
+                              correct_category=correction.category.value if correction.category else None,
+                              better_action=correction.action)
+        self.audit.record(AuditKind.FEEDBACK, incident_id=incident.id, user_id=user_id,
+                          feedback_type=correction.feedback_type.value, category=correction.category,
+                          action=correction.action)
+        log.info("incident %s: thread reply recorded as %s", incident.id, correction.feedback_type.value)
+
+        if correction.feedback_type is FeedbackType.INCIDENT_RESOLVED and incident.is_open:
+            await self.tracker.resolve(incident.id)
+            await self._change_card(incident.id, lambda card: _set_state(card, CardState.RESOLVED))
+
+        await self.client.reactions_add(channel=channel, timestamp=ts, name="white_check_mark")
+        if correction.is_correction:
+            await self.poster.post(channel=channel, thread_ts=incident.card_ts, text=_confirmation(correction))
+        return correction
+
+    async def explain(self, incident: Incident, *, channel: str) -> None:
+        """Answer "why" in the thread with the current proposal's reasoning."""
+        record = self.approvals.latest_for(incident.id)
+        text = record.proposal_text if record is not None and record.proposal_text else (
+            "No action was proposed for this incident: no alert label names a service of the topology."
+            if not incident.scoped else "No proposal has been made for this incident yet.")
+        await self.poster.post_report(channel=channel, thread_ts=incident.card_ts, text=text)
+
+    def _record_feedback(self, record: ApprovalRecord | None, user_id: str, feedback_type: FeedbackType,
+                         text: str, *, incident: Incident | None = None, correct_category: str | None = None,
+                         better_action: ActionType | None = None) -> None:
+        incident = incident or (self.tracker.get(record.incident_id) if record is not None else None)
+        incident_id = record.incident_id if record is not None else (incident.id if incident else "")
+        service = record.service if record is not None else (incident.service if incident else None)
+        self.feedback.record_feedback(OperatorFeedback(
+            timestamp=datetime.now(UTC),
+            incident_id=incident_id,
+            service_name=service or "unscoped",
+            operator_name=user_id,
+            feedback_type=feedback_type,
+            feedback_text=text,
+            airra_hypothesis_category=record.hypothesis_category if record is not None else None,
+            airra_hypothesis_description=record.hypothesis_description if record is not None else None,
+            airra_confidence=record.confidence if record is not None else None,
+            airra_action_type=ActionType(record.action_type) if record is not None and record.action_type else None,
+            correct_hypothesis_category=correct_category,
+            correct_action_type=better_action,
+            incident_resolved=feedback_type is FeedbackType.INCIDENT_RESOLVED or None,
+        ))
+
+
+# --- Card changes and wording ------------------------------------------------
+
+
+def _unscoped_card(incident: Incident) -> IncidentCard:
+    return IncidentCard(incident_id=incident.id, title=incident.title, service=None, severity=incident.severity,
+                        alert_count=incident.alert_count, state=CardState.NO_ACTION,
+                        source_url=incident.source_url, runbook_url=incident.runbook_url)
+
+
+def _set_state(card: IncidentCard, state: CardState) -> None:
+    card.state = state
+
+
+def _set_approvers(card: IncidentCard, approvers: list[str]) -> None:
+    card.approvers = list(approvers)
+
+
+def _executing(card: IncidentCard, approvers: list[str], automatic: bool) -> None:
+    card.state = CardState.EXECUTING
+    card.approvers = [] if automatic else list(approvers)
+
+
+def _outcome(card: IncidentCard, note: str) -> None:
+    card.state = CardState.OUTCOME
+    card.status_note = note
+
+
+def _rejected(card: IncidentCard, note: str) -> None:
+    card.state = CardState.REJECTED
+    card.status_note = note
+
+
+def _outcome_note(action: ActionType, verification: VerificationResult, rollback_note: str | None) -> str:
+    status = verification.status.value.replace("_", " ")
+    note = f"`{action.value}` executed; verification: *{status}*"
+    if verification.overall_improvement_pct is not None:
+        note += f" ({verification.overall_improvement_pct:+.1f}%)"
+    if rollback_note:
+        note += f"; {rollback_note}"
+    return note + ". Details in the thread."
+
+
+def _mentions(user_ids: list[str]) -> str:
+    return ", ".join(f"<@{user_id}>" for user_id in user_ids) or "nobody"
+
+
+def _not_an_approver(policy: ApproverPolicy) -> str:
+    if not policy.configured:
+        return ("Nobody may approve actions yet: set AIRRA_APPROVERS to Slack user ids or AIRRA_APPROVER_GROUP "
+                "to a user group. Nothing was changed.")
+    return "Only configured approvers may approve or reject actions, and you are not one of them. Nothing was changed."
+
+
+def _confirmation(correction: Correction) -> str:
+    if correction.feedback_type is FeedbackType.HYPOTHESIS_INCORRECT and correction.category is not None:
+        return f"Recorded: the diagnosis was wrong; the cause was `{correction.category.value}`."
+    if correction.feedback_type is FeedbackType.ACTION_INAPPROPRIATE and correction.action is not None:
+        return f"Recorded: the better action was `{correction.action.value}`."
+    words = {
+        FeedbackType.HYPOTHESIS_CORRECT: "Recorded: the diagnosis was right.",
+        FeedbackType.ACTION_SUCCESSFUL: "Recorded: the action worked.",
+        FeedbackType.INCIDENT_RESOLVED: "Recorded: the incident is resolved.",
+        FeedbackType.INCIDENT_ESCALATED: "Recorded: the incident was escalated.",
+    }
+    return words.get(correction.feedback_type, "Recorded as a comment.")
+

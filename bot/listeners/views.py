@@ -1,0 +1,30 @@
+"""View submissions: the reject modal."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.cards import REASON_BLOCK, REJECT_MODAL_ID, parse_reject_submission
+from bot.flows import IncidentFlows
+
+log = logging.getLogger(__name__)
+
+
+def register_views(app: AsyncApp, *, flows: IncidentFlows) -> None:
+    """Register the reject modal's submission listener."""
+
+    @app.view(REJECT_MODAL_ID)
+    async def on_reject_submitted(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        try:
+            submission = parse_reject_submission(view)
+        except ValueError as exc:
+            await ack(response_action="errors", errors={REASON_BLOCK: str(exc)[:150]})
+            return
+        if not submission.reason:
+            await ack(response_action="errors", errors={REASON_BLOCK: "Say why the proposal is wrong."})
+            return
+        await ack()
+        await flows.reject(submission, body["user"]["id"])
