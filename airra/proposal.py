@@ -31,7 +31,14 @@ from airra.alerts import Alert, AlertStatus
 from airra.blast_radius import DOWNSTREAM_SIGNALS, ActDecision, BlastAssessment, BlastRadiusCalculator
 from airra.categories import Category
 from airra.criticality import Criticality
-from airra.diagnosis import DEPENDENCY_SIGNALS, DIAGNOSIS_SIGNALS, CategoryPriors, Diagnoser, Hypothesis
+from airra.diagnosis import (
+    DEPENDENCY_SIGNALS,
+    DIAGNOSIS_SIGNALS,
+    CategoryPriors,
+    Diagnoser,
+    Hypothesis,
+    clean_labels,
+)
 from airra.execution.base import ServiceState
 from airra.metrics import MetricsSnapshot, MetricsSource, Reading, Signal
 from airra.risk import ActionRiskRegistry
@@ -212,7 +219,7 @@ class Proposer:
     async def _unscoped(self, alert: Alert, incident_id: str, now: datetime) -> Proposal:
         diagnoser = Diagnoser(self.topology, self.metrics, self.priors)
         hypotheses = await diagnoser.diagnose(alert, incident_id=incident_id)
-        named = alert.labels.get("service") or alert.service
+        named = alert.service or clean_labels(alert.labels).get("service")
         why = (f"service {named!r} is not in the services file" if named
                else "no label of the alert names a known service")
         log.info("incident %s: unscoped alert %s, nothing proposed", incident_id, alert.alertname)
