@@ -1,0 +1,244 @@
+"""Metrics source that queries a real Prometheus over its HTTP API.
+
+prometheus-api-client's ``PrometheusConnect`` is synchronous, so each query
+runs in a worker thread and the queries of one ``read`` run concurrently:
+a read costs about one query's latency. Every query has a timeout, sent to
+Prometheus as the ``timeout`` parameter and enforced on the client as well.
+
+A failed query never raises out of ``read`` (only an unknown service does).
+Prometheus returns values as strings, and each of these becomes ``Reading.unavailable`` with its reason: "NaN"
+(for example 0/0 when a service had no requests), "+Inf"/"-Inf", an empty
+result ("no series"), a result of several series (a query that forgot to
+aggregate), the error types ``bad_data``, ``execution``, ``timeout`` and
+others, and an unreachable server.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import logging
+import math
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import requests
+from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+from urllib3.util.retry import Retry
+
+from airra.errors import ConfigError, MetricQueryError
+from airra.metrics import MetricsSnapshot, Reading, Signal
+from airra.metrics.queries import QueryConfig, validate_window
+from airra.settings import Settings
+from airra.topology import ServiceKind, Topology
+
+log = logging.getLogger(__name__)
+
+# Slack on top of the query timeout before the client gives up on a worker thread,
+# so that Prometheus's own timeout error arrives first when the server is slow.
+_CLIENT_SLACK_S = 1.0
+
+
+class PrometheusClient(Protocol):
+    """The part of ``PrometheusConnect`` this module uses; tests pass a fake."""
+
+    def custom_query(self, query: str, params: dict[str, Any] | None = None,
+                     timeout: float | None = None) -> Any: ...
+
+
+class PrometheusMetrics:
+    """Reads AIRRA's signals from Prometheus with configurable PromQL."""
+
+    def __init__(self, settings: Settings, topology: Topology, *, queries: QueryConfig | None = None,
+                 client: PrometheusClient | None = None) -> None:
+        if client is None and not settings.prometheus_url:
+            raise ConfigError("AIRRA_PROMETHEUS_URL is not set; set it to the Prometheus base URL, "
+                              "e.g. http://prometheus:9090, or run with the sandbox")
+        self.settings = settings
+        self.topology = topology
+        self.window = validate_window(settings.rate_window)
+        self.timeout_s = settings.query_timeout_s
+        self.url = settings.prometheus_url or "<custom client>"
+        if queries is None:
+            queries = QueryConfig.load(settings.queries_file) if settings.queries_file else QueryConfig()
+        self.queries = queries
+        self.client: PrometheusClient = client if client is not None else _connect(settings)
+
+    async def read(self, service: str, signals: Sequence[Signal]) -> MetricsSnapshot:
+        """Read the signals of one service, all queries at once.
+
+        Raises:
+            UnknownServiceError: when the service is not in the topology.
+        """
+        target = self.topology.service(service)
+        started = time.monotonic()
+        queries = {
+            signal: self.queries.render(signal, service, self.window, namespace=target.namespace,
+                                        deployment=target.deployment_name)
+            for signal in dict.fromkeys(signals)
+        }
+
+        results = await asyncio.gather(*(self._reading(service, signal, query) for signal, query in queries.items()))
+        snapshot = MetricsSnapshot(service=service, readings={reading.signal: reading for reading in results})
+
+        unavailable = snapshot.unavailable()
+        elapsed_ms = (time.monotonic() - started) * 1000
+        if unavailable:
+            log.warning("read %d signals of %s in %.0f ms, %d unavailable: %s", len(queries), service,
+                        elapsed_ms, len(unavailable),
+                        "; ".join(f"{signal.value}: {reason}" for signal, reason in unavailable.items()))
+        else:
+            log.info("read %d signals of %s in %.0f ms", len(queries), service, elapsed_ms)
+        return snapshot
+
+    async def query_value(self, query: str) -> float:
+        """Run one instant query that must return one finite number.
+
+        Raises:
+            MetricQueryError: with the reason and the query when there is no such number.
+        """
+        outcome = await self._run(query)
+        if isinstance(outcome, str):
+            raise MetricQueryError(outcome, query=query)
+        return outcome
+
+    async def check(self, service: str | None = None) -> dict[Signal, str]:
+        """Run every default query once for a sample service and return those with no value.
+
+        Meant for start-up: a signal listed here will read as unavailable for
+        every service until the exporter provides it or the queries file
+        names the shop's metrics.
+        """
+        sample = service or next(
+            (candidate.name for candidate in self.topology if candidate.kind is ServiceKind.SERVICE),
+            next(iter(self.topology)).name,
+        )
+        snapshot = await self.read(sample, list(Signal))
+        missing = snapshot.unavailable()
+        if missing:
+            log.warning("metrics self-check on %s: %d of %d signals unavailable (%s); override their queries "
+                        "in AIRRA_QUERIES_FILE if the exporters use other names",
+                        sample, len(missing), len(Signal), ", ".join(signal.value for signal in missing))
+        else:
+            log.info("metrics self-check on %s: all %d signals available", sample, len(Signal))
+        return missing
+
+    async def _reading(self, service: str, signal: Signal, query: str) -> Reading:
+        outcome = await self._run(query)
+        if isinstance(outcome, str):
+            return Reading.unavailable(service, signal, outcome, query=query)
+        return Reading.of(service, signal, outcome, query=query)
+
+    async def _run(self, query: str) -> float | str:
+        """Return the query's value, or the reason it has none."""
+        try:
+            result = await asyncio.wait_for(
+                asyncio.to_thread(self.client.custom_query, query,
+                                  params={"timeout": f"{self.timeout_s:g}s"}, timeout=self.timeout_s),
+                timeout=self.timeout_s + _CLIENT_SLACK_S,
+            )
+        except (asyncio.TimeoutError, requests.Timeout):
+            return f"timeout: no response from Prometheus within {self.timeout_s:g}s"
+        except requests.ConnectionError as exc:
+            return f"unreachable: cannot connect to Prometheus at {self.url} ({_root_cause(exc)})"
+        except PrometheusApiClientException as exc:
+            return _api_error_reason(exc)
+        except requests.RequestException as exc:
+            return f"request failed: {exc}"
+        except ValueError as exc:
+            return f"invalid response: Prometheus returned no JSON ({exc})"
+        except Exception as exc:
+            # One broken query must not cost the other readings of the decision.
+            log.exception("query failed unexpectedly: %s", query)
+            return f"query failed: {type(exc).__name__}: {exc}"
+        return _value(result)
+
+
+def _connect(settings: Settings) -> PrometheusConnect:
+    headers: dict[str, str] = {}
+    if settings.prometheus_token is not None:
+        headers["Authorization"] = f"Bearer {settings.prometheus_token.get_secret_value()}"
+    auth = None
+    if settings.prometheus_username:
+        password = settings.prometheus_password.get_secret_value() if settings.prometheus_password else ""
+        auth = (settings.prometheus_username, password)
+
+    # One quick retry for a dropped connection only. The client's default retries
+    # 503 responses (Prometheus's query timeout) with backoff, for seconds.
+    retry = Retry(total=1, connect=1, read=0, status=0, backoff_factor=0.1)
+    return PrometheusConnect(
+        url=str(settings.prometheus_url).rstrip("/"),
+        headers=headers or None,
+        disable_ssl=not settings.prometheus_verify_tls,
+        auth=auth,
+        retry=retry,
+        timeout=settings.query_timeout_s,  # type: ignore[arg-type]
+    )
+
+
+def _value(result: Any) -> float | str:
+    """Convert a ``data.result`` of an instant query to a float, or return why it has no value."""
+    if isinstance(result, list) and not result:
+        return "no series: the query matched nothing"
+
+    # A scalar result is a bare [time, "value"] pair, not a list of series.
+    if isinstance(result, list) and len(result) == 2 and not isinstance(result[0], dict):
+        return _number(result[1])
+
+    if not isinstance(result, list) or not all(isinstance(series, dict) for series in result):
+        return f"invalid response: unexpected result {str(result)[:120]}"
+    if len(result) > 1:
+        return (f"{len(result)} series: the query is not aggregated; wrap it in sum(...) "
+                "or histogram_quantile(..., sum by (le) (...))")
+
+    series = result[0]
+    if "values" in series:
+        return "range vector: an instant query needs a function such as rate() around the range"
+    pair = series.get("value")
+    if not isinstance(pair, list) or len(pair) != 2:
+        return f"invalid response: series without a value {str(series)[:120]}"
+    return _number(pair[1])
+
+
+def _number(text: Any) -> float | str:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return f"not a number: Prometheus returned {text!r}"
+    if math.isnan(value):
+        return "value is NaN (for example 0/0: no requests in the window)"
+    if math.isinf(value):
+        return f"value is {value:+}"
+    return value
+
+
+def _api_error_reason(exc: PrometheusApiClientException) -> str:
+    """Read the error type and message from the client's 'HTTP Status Code N (b'...')' text."""
+    text = str(exc)
+    status = text.split("(", 1)[0].removeprefix("HTTP Status Code").strip()
+    body: dict[str, Any] = {}
+    if "(" in text and text.endswith(")"):
+        try:
+            raw = ast.literal_eval(text[text.index("(") + 1:-1])
+            body = json.loads(raw) if isinstance(raw, (bytes, str)) else {}
+        except (ValueError, SyntaxError):
+            body = {}
+    if isinstance(body, dict) and body.get("errorType"):
+        return f"{body['errorType']}: {body.get('error', 'no message')}"
+    return f"HTTP {status or 'error'}: {text[:200]}"
+
+
+def _root_cause(exc: BaseException) -> str:
+    """Return the innermost error of a chain, e.g. "Connection refused" of a ConnectionRefusedError."""
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        inner = exc.__cause__ or exc.__context__
+        if inner is None:
+            break
+        exc = inner
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
