@@ -8,7 +8,7 @@ everywhere.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from airra.execution.base import Executor
 from airra.metrics import MetricsSource
@@ -26,7 +26,9 @@ class Runtime:
     topology: Topology
     metrics: MetricsSource
     executor: Executor
-    sandbox: object | None = field(default=None, doc="the SandboxCluster when running on the sandbox")
+    # The SandboxCluster when running on the sandbox. dataclasses.field() takes
+    # no doc= argument before Python 3.13, so the description lives here.
+    sandbox: object | None = None
 
     @classmethod
     def build(cls, settings: Settings, *, sandbox: bool | None = None, seed: int = 0) -> Runtime:
