@@ -271,7 +271,7 @@ def render_blast_report(assessment: BlastAssessment) -> str:
     ]
     rate_text = "unavailable" if assessment.request_rate is None else f"{assessment.request_rate:.1f} req/s"
     lines.append(
-        f"  request rate   {rate_text:>15}  term 0.25·min(1, {assessment.effective_request_rate:g}/100) "
+        f"  request rate   {rate_text:>15}  term 0.25·min(1, {assessment.effective_request_rate:.1f}/100) "
         f"= {assessment.volume_term:.4f}"
     )
     lines.append(

@@ -1,0 +1,71 @@
+"""``airra analyze ALERT_FILE``: print the proposal for each alert in a file.
+
+The file is an Alertmanager webhook body (version 4) or a single alert
+object of its ``alerts`` list. Metrics and service state come from the
+runtime: the sandbox unless a Prometheus URL is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from airra.alerts import Alert
+from airra.errors import AlertParseError
+from airra.intake.alertmanager import parse_alert, parse_webhook
+from airra.proposal import Proposal, Proposer, render_proposal_text
+from airra.runtime import Runtime
+from airra.settings import Settings
+from airra.topology import Topology
+
+log = logging.getLogger(__name__)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    runtime = Runtime.build(settings)
+    alerts = load_alerts(Path(args.alert_file), runtime.topology)
+    proposals = asyncio.run(_propose_all(runtime, alerts))
+
+    if args.json:
+        print(json.dumps([proposal.model_dump(mode="json") for proposal in proposals], indent=2))
+    else:
+        print("\n\n".join(render_proposal_text(proposal) for proposal in proposals))
+    return 0
+
+
+def load_alerts(path: Path, topology: Topology) -> list[Alert]:
+    """Read a webhook body or a single alert object from a JSON file.
+
+    Raises:
+        AlertParseError: naming the file when it is missing, not JSON, or holds no alert.
+    """
+    try:
+        document: Any = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AlertParseError(f"{path}: alert file not found") from None
+    except json.JSONDecodeError as exc:
+        raise AlertParseError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+
+    if not isinstance(document, dict):
+        raise AlertParseError(f"{path}: expected a JSON object (a webhook body or one alert), "
+                              f"got {type(document).__name__}")
+    try:
+        alerts = parse_webhook(document, topology).alerts if "alerts" in document else [parse_alert(document, topology)]
+    except AlertParseError as exc:
+        raise AlertParseError(f"{path}: {exc}") from None
+    if not alerts:
+        raise AlertParseError(f"{path}: the webhook body has an empty 'alerts' list; nothing to analyze")
+    return alerts
+
+
+async def _propose_all(runtime: Runtime, alerts: list[Alert]) -> list[Proposal]:
+    proposer = Proposer(runtime.topology, runtime.metrics, runtime.executor.service_state, runtime.settings)
+    proposals = []
+    for alert in alerts:
+        incident_id = f"cli-{alert.fingerprint}"
+        proposals.append(await proposer.propose(alert, incident_id=incident_id))
+    return proposals
