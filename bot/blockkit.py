@@ -2,9 +2,9 @@
 
 Slack rejects a whole message when one block breaks a limit
 (``invalid_blocks``) or when the blocks are too large together
-(``msg_blocks_too_long``), so every card goes through ``fit_blocks`` before
-it is sent: text that does not fit is moved out as ``overflow_text`` for the
-incident thread, and labels are shortened, so a card is never rejected.
+(``msg_blocks_too_long``). So every card goes through ``fit_blocks`` before
+it is sent. Text that does not fit moves out as ``overflow_text`` for the
+incident thread and labels are shortened, so a card is never rejected.
 
 The builders shorten display labels themselves (header, button text,
 placeholders, option text) because losing their tail is harmless. They raise
@@ -101,7 +101,7 @@ def fields(texts: Sequence[str], *, block_id: str | None = None) -> Block:
     """
     if len(texts) > MAX_FIELDS:
         raise ValueError(
-            f"a section holds at most {MAX_FIELDS} fields, got {len(texts)}: use field_sections() to spread them"
+            f"a section can have at most {MAX_FIELDS} fields, got {len(texts)}: use field_sections() to spread them"
         )
     return _with_block_id({"type": "section", "fields": [mrkdwn(text) for text in texts]}, block_id)
 
@@ -309,12 +309,12 @@ def _too_long(value: Any, limit: int, pointer: str) -> list[str]:
 def fit_blocks(blocks: Sequence[Block], *, notice: str | None = OVERFLOW_NOTICE) -> tuple[list[Block], str]:
     """Make blocks acceptable to Slack, returning the fitted blocks and the text that was moved out.
 
-    Long section text and fields are cut at a line boundary and their rest
-    moved to the overflow; fields past 10 and context elements past 10 move
-    to the overflow; labels and ids are shortened; past 50 blocks, or past
-    the total size, trailing content blocks move out while every actions
-    block stays, so the card keeps its buttons. When anything moved,
-    ``notice`` is added as a context block. The input is not modified.
+    Long section text and fields are cut at a line boundary, and their rest
+    moves to the overflow, as do fields and context elements past 10.
+    Labels and ids are shortened. Past 50 blocks or past the total size,
+    trailing content blocks move out, but every actions block stays, so the
+    card keeps its buttons. When anything moved, ``notice`` is added as a
+    context block. The input is not modified.
     """
     fitted = [copy.deepcopy(block) for block in blocks]
     overflow: list[str] = []
