@@ -210,4 +210,18 @@ def parse_services(document: Any, *, source: str) -> list[Service]:
                     f"{source}: service {service.name!r} depends on unknown service {dependency!r}; "
                     "add it to the services list or remove it from depends_on"
                 )
+    _check_aliases(services, source)
     return services
+
+
+def _check_aliases(services: list[Service], source: str) -> None:
+    """Reject an alias that names another service or is claimed twice, since alerts resolve through it."""
+    owners = {service.name.lower(): service.name for service in services}
+    for service in services:
+        for alias in service.aliases:
+            owner = owners.setdefault(alias.lower(), service.name)
+            if owner != service.name:
+                raise TopologyError(
+                    f"{source}: service {service.name!r} has alias {alias!r}, which already refers to "
+                    f"{owner!r}; remove the alias from one of the two services"
+                )
