@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     dry_run: bool = False
     max_auto_actions_per_hour: int = Field(default=3, ge=0)
     rollback_cooldown_s: float = Field(default=900.0, ge=0)
+    rollout_poll_s: float = Field(default=2.0, gt=0, description="interval between Kubernetes rollout status reads")
+    flag_provider: str | None = Field(default=None, description="feature flag service: webhook or unleash; unset disables toggles")
+    flag_url: str | None = Field(default=None, description="flag webhook URL, or the Unleash base URL")
+    flag_token: SecretStr | None = Field(default=None, description="bearer token of the flag webhook, or the Unleash admin token")
+    unleash_project: str = Field(default="default", description="Unleash project of the service flags")
+    unleash_environment: str = Field(default="production", description="Unleash environment that toggles switch")
+    redis_url: SecretStr | None = Field(default=None, description="Redis URL for clear_cache, e.g. redis://cache:6379/0")
+    redis_scan_batch: int = Field(default=500, ge=1, description="keys per SCAN COUNT and per UNLINK")
 
     # --- Verification and learning ---
     verify_wait_s: float = Field(default=60.0, ge=0, description="stabilisation wait before sampling")

@@ -1,4 +1,4 @@
-"""A real redis-server on 127.0.0.1 for the cache tests."""
+"""Servers the execution tests run against: a real redis-server and a Kubernetes stand-in."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from aiohttp import web
+
+from tests.execution.kube_standin import KubeStandIn
 
 
 def _free_port() -> int:
@@ -52,3 +55,28 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         client.close()
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture
+async def standin():
+    """orders in namespace shop at revision 3 of 3 on nodes node-1 and node-2; node-3 is NotReady."""
+    api = KubeStandIn()
+    api.add_deployment("shop", "orders", replicas=3, revisions={1: "orders:1.1", 2: "orders:1.2", 3: "orders:1.3"},
+                       current=3)
+    api.add_node("node-1")
+    api.add_node("node-2")
+    api.add_node("node-3", ready=False)
+    api.add_pod("shop", "orders-a", "node-1", labels={"app": "orders"})
+    api.add_pod("shop", "orders-b", "node-2", labels={"app": "orders"})
+    api.add_pod("payments", "fraud-a", "node-1")
+    api.add_pod("kube-system", "fluentd-x", "node-1", owner_kind="DaemonSet")
+    api.add_pod("kube-system", "kube-proxy-node-1", "node-1", owner_kind="Node", mirror=True)
+
+    runner = web.AppRunner(api.app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    api.host = f"http://127.0.0.1:{port}"
+    yield api
+    await runner.cleanup()

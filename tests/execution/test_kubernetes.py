@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 
 import pytest
-from aiohttp import web
 from kubernetes import client
 
 from airra.actions import (
@@ -19,33 +18,8 @@ from airra.actions import (
 )
 from airra.execution.base import ActionRequest, Executor, ExecutionStatus
 from airra.execution.kubernetes import KubernetesExecutor
-from tests.execution.kube_standin import KubeStandIn
 
 DEPLOYMENT = "/apis/apps/v1/namespaces/shop/deployments/orders"
-
-
-@pytest.fixture
-async def standin():
-    api = KubeStandIn()
-    api.add_deployment("shop", "orders", replicas=3, revisions={1: "orders:1.1", 2: "orders:1.2", 3: "orders:1.3"},
-                       current=3)
-    api.add_node("node-1")
-    api.add_node("node-2")
-    api.add_node("node-3", ready=False)
-    api.add_pod("shop", "orders-a", "node-1", labels={"app": "orders"})
-    api.add_pod("shop", "orders-b", "node-2", labels={"app": "orders"})
-    api.add_pod("payments", "fraud-a", "node-1")
-    api.add_pod("kube-system", "fluentd-x", "node-1", owner_kind="DaemonSet")
-    api.add_pod("kube-system", "kube-proxy-node-1", "node-1", owner_kind="Node", mirror=True)
-
-    runner = web.AppRunner(api.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    api.host = f"http://127.0.0.1:{port}"
-    yield api
-    await runner.cleanup()
 
 
 def _executor(topology, standin, **kwargs) -> KubernetesExecutor:
