@@ -58,7 +58,7 @@ class AuditLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
 
-    def record(self, kind: AuditKind, *, incident_id: str | None, user_id: str | None,
+    def record(self, kind: AuditKind, /, *, incident_id: str | None, user_id: str | None,
                **details: Any) -> AuditEntry:
         """Append one entry and return it."""
         entry = AuditEntry(at=datetime.now(UTC), kind=kind, incident_id=incident_id,

@@ -19,6 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from airra.actions import ActionType, profile_of
 from airra.alerts import Alert
+from airra.categories import Category
 from airra.calibration import ConfidenceOutcomeRecord, ConfidenceTracker
 from airra.execution.base import ActionRequest, ExecutionResult, ExecutionStatus, Executor
 from airra.feedback import FeedbackCollector, FeedbackType, OperatorFeedback
@@ -158,7 +159,7 @@ class IncidentFlows:
 
         if outcome.kind in (IngestKind.OPENED, IngestKind.REOPENED):
             self.audit.record(AuditKind.INCIDENT_OPENED, incident_id=incident.id, user_id=None,
-                              kind=outcome.kind.value, service=incident.service, alertname=incident.alertname)
+                              trigger=outcome.kind.value, service=incident.service, alertname=incident.alertname)
             self.spawn(self.propose(incident.id, outcome.alert), name=f"propose {incident.id}")
         elif outcome.kind is IngestKind.UPDATED:
             self._schedule_card_refresh(incident.id)
@@ -173,7 +174,7 @@ class IncidentFlows:
             incident = await self.tracker.update(incident.id, channel=channel)
         incident = await self.tracker.update(incident.id, extra={**incident.extra, "requested_by": requested_by})
         self.audit.record(AuditKind.INCIDENT_OPENED, incident_id=incident.id, user_id=requested_by,
-                          kind="by_hand", service=service, category=str(category) if category else None)
+                          trigger="by_hand", service=service, category=str(category) if category else None)
         alert = next(iter(incident.alerts.values()))
         self.spawn(self.propose(incident.id, alert, category=category, requested_by=requested_by),
                    name=f"propose {incident.id}")
@@ -280,15 +281,17 @@ class IncidentFlows:
             current = self.tracker.get(incident.id) or incident
             if current.card_ts:
                 ts = current.card_ts
-                await self.poster.update(channel=current.channel or channel, ts=ts,
-                                         text=rendered.text, blocks=rendered.blocks)
+                await self.poster.update(channel=current.channel or channel, ts=ts, text=rendered.text,
+                                         blocks=rendered.blocks, incident_id=incident.id)
             else:
-                ts = await self.poster.post(channel=channel, text=rendered.text, blocks=rendered.blocks)
+                ts = await self.poster.post(channel=channel, text=rendered.text, blocks=rendered.blocks,
+                                            incident_id=incident.id)
                 await self.tracker.update(incident.id, card_ts=ts, channel=channel)
                 log.info("incident %s: card posted in %s at %s", incident.id, channel, ts)
             self.cards.save(incident.id, card.model_dump(mode="json"))
             if rendered.overflow:
-                await self.poster.post_report(channel=current.channel or channel, thread_ts=ts, text=rendered.overflow)
+                await self.poster.post_report(channel=current.channel or channel, thread_ts=ts, text=rendered.overflow,
+                                              incident_id=incident.id)
 
     async def _change_card(self, incident_id: str, change: Callable[[IncidentCard], None]) -> None:
         """Apply ``change`` to the stored card and update the message in place."""
@@ -301,8 +304,8 @@ class IncidentFlows:
             change(card)
             card.alert_count = incident.alert_count
             rendered = render_card(card)
-            await self.poster.update(channel=incident.channel, ts=incident.card_ts,
-                                     text=rendered.text, blocks=rendered.blocks)
+            await self.poster.update(channel=incident.channel, ts=incident.card_ts, text=rendered.text,
+                                     blocks=rendered.blocks, incident_id=incident_id)
             self.cards.save(incident_id, card.model_dump(mode="json"))
 
     def _card_lock(self, incident_id: str) -> asyncio.Lock:
@@ -335,13 +338,15 @@ class IncidentFlows:
         incident = self.tracker.get(incident_id)
         if incident is None or not incident.card_ts or not incident.channel:
             return
-        await self.poster.post(channel=incident.channel, text=text, thread_ts=incident.card_ts)
+        await self.poster.post(channel=incident.channel, text=text, thread_ts=incident.card_ts, incident_id=incident_id)
 
-    async def _post_report_in_thread(self, incident_id: str, report: str) -> None:
+    async def _post_report_in_thread(self, incident_id: str, report: str, *, title: str | None = None) -> None:
+        """Post preformatted text in the incident thread, split into messages that fit."""
         incident = self.tracker.get(incident_id)
         if incident is None or not incident.card_ts or not incident.channel:
             return
-        await self.poster.post_report(channel=incident.channel, thread_ts=incident.card_ts, text=report)
+        await self.poster.post_report(channel=incident.channel, thread_ts=incident.card_ts, title=title,
+                                      text=f"```\n{report}\n```", incident_id=incident_id)
 
     def _count_approval(self, decision: str) -> None:
         if self.metrics is not None:
@@ -490,7 +495,7 @@ class IncidentFlows:
         self.audit.record(AuditKind.VERIFICATION, incident_id=incident_id, user_id=approved_by,
                           proposal_id=record.proposal_id, status=verification.status.value,
                           improvement_pct=verification.overall_improvement_pct)
-        await self._post_report_in_thread(incident_id, verification.message)
+        await self._post_report_in_thread(incident_id, verification.message, title="Verification")
         log.info("incident %s: verification %s", incident_id, verification.status.value)
 
         rollback_note = await self._roll_back_if_degraded(record, execution, result, verification, approved_by)
@@ -595,11 +600,13 @@ class IncidentFlows:
 
         if submission.correct_category is not None:
             feedback_type = FeedbackType.HYPOTHESIS_INCORRECT
-        else:
+        elif submission.better_action is not None:
             feedback_type = FeedbackType.ACTION_INAPPROPRIATE
+        else:
+            feedback_type = FeedbackType.GENERAL_COMMENT
         self._record_feedback(record, user_id, feedback_type, submission.reason,
-                              correct_category=submission.correct_category.value if submission.correct_category else None,
-                              better_action=submission.better_action)
+                              feedback_id=f"reject-{record.incident_id}-{record.proposal_id}",
+                              correct_category=submission.correct_category, better_action=submission.better_action)
         self.audit.record(AuditKind.REJECTION, incident_id=record.incident_id, user_id=user_id,
                           proposal_id=record.proposal_id, reason=submission.reason,
                           correct_category=submission.correct_category, better_action=submission.better_action)
@@ -622,7 +629,7 @@ class IncidentFlows:
             await reply("This proposal is no longer open, so another action cannot be picked.")
             return
         others = tuple(candidate for candidate in ActionType if candidate is not action)
-        category = record.hypothesis_category
+        category = Category(record.hypothesis_category) if record.hypothesis_category else None
         self.audit.record(AuditKind.DECISION, incident_id=incident_id, user_id=user_id,
                           proposal_id=proposal_id, picked_action=action.value)
         self.spawn(self.propose(incident_id, incident.firing[-1], category=category, exclude_actions=others,
@@ -643,7 +650,7 @@ class IncidentFlows:
         correction = parse_correction(text)
         record = self.approvals.latest_for(incident.id)
         self._record_feedback(record, user_id, correction.feedback_type, text, incident=incident,
-                              correct_category=correction.category.value if correction.category else None,
+                              feedback_id=f"reply-{channel}-{ts}", correct_category=correction.category,
                               better_action=correction.action)
         self.audit.record(AuditKind.FEEDBACK, incident_id=incident.id, user_id=user_id,
                           feedback_type=correction.feedback_type.value, category=correction.category,
@@ -654,7 +661,7 @@ class IncidentFlows:
             await self.tracker.resolve(incident.id)
             await self._change_card(incident.id, lambda card: _set_state(card, CardState.RESOLVED))
 
-        await self.client.reactions_add(channel=channel, timestamp=ts, name="white_check_mark")
+        await self.poster.react(channel, ts, "white_check_mark", incident_id=incident.id)
         if correction.is_correction:
             await self.poster.post(channel=channel, thread_ts=incident.card_ts, text=_confirmation(correction))
         return correction
@@ -665,28 +672,31 @@ class IncidentFlows:
         text = record.proposal_text if record is not None and record.proposal_text else (
             "No action was proposed for this incident: no alert label names a service of the topology."
             if not incident.scoped else "No proposal has been made for this incident yet.")
-        await self.poster.post_report(channel=channel, thread_ts=incident.card_ts, text=text)
+        await self.poster.post_report(channel=channel, thread_ts=incident.card_ts, title="Why this proposal",
+                                      text=f"```\n{text}\n```", incident_id=incident.id)
 
     def _record_feedback(self, record: ApprovalRecord | None, user_id: str, feedback_type: FeedbackType,
-                         text: str, *, incident: Incident | None = None, correct_category: str | None = None,
-                         better_action: ActionType | None = None) -> None:
+                         text: str, *, feedback_id: str, incident: Incident | None = None,
+                         correct_category: Category | None = None, better_action: ActionType | None = None) -> None:
+        """Append one operator feedback record, with what AIRRA had proposed."""
         incident = incident or (self.tracker.get(record.incident_id) if record is not None else None)
         incident_id = record.incident_id if record is not None else (incident.id if incident else "")
         service = record.service if record is not None else (incident.service if incident else None)
+        category = record.hypothesis_category if record is not None else None
         self.feedback.record_feedback(OperatorFeedback(
-            timestamp=datetime.now(UTC),
+            # Derived from the Slack message or proposal, so a redelivered event is stored once.
+            feedback_id=feedback_id,
             incident_id=incident_id,
             service_name=service or "unscoped",
-            operator_name=user_id,
+            operator_id=user_id,
             feedback_type=feedback_type,
             feedback_text=text,
-            airra_hypothesis_category=record.hypothesis_category if record is not None else None,
+            airra_hypothesis_category=Category(category) if category else None,
             airra_hypothesis_description=record.hypothesis_description if record is not None else None,
             airra_confidence=record.confidence if record is not None else None,
             airra_action_type=ActionType(record.action_type) if record is not None and record.action_type else None,
             correct_hypothesis_category=correct_category,
             correct_action_type=better_action,
-            incident_resolved=feedback_type is FeedbackType.INCIDENT_RESOLVED or None,
         ))
 
 

@@ -23,7 +23,7 @@ def register_actions(app: AsyncApp, *, flows: IncidentFlows) -> None:
     async def on_approve(ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         user_id = body["user"]["id"]
-        reply = _ephemeral(client, body)
+        reply = _ephemeral(flows, body)
         try:
             incident_id, proposal_id = parse_button_value(action.get("value", ""))
         except ValueError as exc:
@@ -36,7 +36,7 @@ def register_actions(app: AsyncApp, *, flows: IncidentFlows) -> None:
     async def on_reject(ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         user_id = body["user"]["id"]
-        reply = _ephemeral(client, body)
+        reply = _ephemeral(flows, body)
         try:
             incident_id, proposal_id = parse_button_value(action.get("value", ""))
         except ValueError as exc:
@@ -56,7 +56,7 @@ def register_actions(app: AsyncApp, *, flows: IncidentFlows) -> None:
     async def on_pick(ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         user_id = body["user"]["id"]
-        reply = _ephemeral(client, body)
+        reply = _ephemeral(flows, body)
         value = (action.get("selected_option") or {}).get("value", "")
         try:
             incident_id, proposal_id = parse_button_value(value)
@@ -67,13 +67,12 @@ def register_actions(app: AsyncApp, *, flows: IncidentFlows) -> None:
         await flows.pick_action(incident_id, proposal_id, picked, user_id, reply)
 
 
-def _ephemeral(client: AsyncWebClient, body: dict[str, Any]) -> Reply:
+def _ephemeral(flows: IncidentFlows, body: dict[str, Any]) -> Reply:
     """Return a function that answers the clicking user only, in the card's channel."""
     channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
     user_id = body["user"]["id"]
-    thread_ts = (body.get("container") or {}).get("message_ts")
 
     async def reply(text: str) -> Any:
-        return await client.chat_postEphemeral(channel=channel, user=user_id, text=text, thread_ts=thread_ts)
+        return await flows.poster.ephemeral(channel, user_id, text)
 
     return reply
