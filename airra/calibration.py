@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from airra.actions import ActionType
 from airra.categories import Category
 from airra.jsonl_store import JsonlStore
+from airra.simulation import posterior_probability, prior_probability
 from airra.verification import VerificationStatus
 
 log = logging.getLogger(__name__)
@@ -446,11 +447,13 @@ def _render_categories(summary: CalibrationSummary) -> list[str]:
 def _render_outcome_counts(summary: CalibrationSummary) -> list[str]:
     if not summary.outcome_counts:
         return ["No verified outcomes yet: the simulator uses its prior success probabilities."]
-    lines = [f"{'Category':>22}  {'Action':<20}{'Success/Trials':>14}  Status"]
+    lines = [f"{'Category':>22}  {'Action':<20}{'Success/Trials':>14}{'p0':>7}{'P_fix':>7}  Status"]
     for pair in summary.outcome_counts:
+        prior = prior_probability(Category(pair.category), ActionType(pair.action))
+        p_fix = posterior_probability(prior, pair.successes, pair.trials)
         status = "in use" if pair.in_use else f"prior only, {MIN_OUTCOME_TRIALS - pair.trials} more trial(s) needed"
         counts = f"{pair.successes}/{pair.trials}"
-        lines.append(f"{pair.category:>22}  {pair.action:<20}{counts:>14}  {status}")
+        lines.append(f"{pair.category:>22}  {pair.action:<20}{counts:>14}{prior:>7.3f}{p_fix:>7.3f}  {status}")
     lines.append(
         f"(Once a pair has {MIN_OUTCOME_TRIALS} verified trials the simulator uses "
         "P_fix = (10·p0 + successes) / (10 + trials) instead of the prior p0.)"

@@ -235,7 +235,8 @@ def test_report_layout(tmp_path: Path) -> None:
     # Mean confidence 4.05 / 6 = 0.675, stored as 0.67499… in binary, so it prints as 0.67.
     assert "           memory_leak       6     66.7%      0.67      5.0m" in lines
     assert "     Range     Predicted       Actual    Samples       Error" in lines
-    assert "           memory_leak  restart_pod                    4/6  in use" in lines
+    # p0 = 0.70 × 0.70 = 0.49; P_fix = (4.9 + 4) / (10 + 6) = 0.55625.
+    assert "           memory_leak  restart_pod                    4/6  0.490  0.556  in use" in lines
 
 
 def test_report_names_pairs_below_minimum(tmp_path: Path) -> None:
@@ -243,7 +244,8 @@ def test_report_names_pairs_below_minimum(tmp_path: Path) -> None:
 
     report = tracker.generate_calibration_report()
 
-    assert "             cpu_spike  scale_up                       1/1  prior only, 4 more trial(s) needed" in report
+    # Under 5 trials P_fix stays at p0 = 0.85 × 0.80 = 0.68.
+    assert "             cpu_spike  scale_up                       1/1  0.680  0.680  prior only, 4 more trial(s) needed" in report
 
 
 def test_report_without_verified_outcomes(tmp_path: Path) -> None:
