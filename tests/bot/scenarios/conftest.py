@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,17 +55,17 @@ class Scenario:
         return self.api.messages_in(INCIDENT_CHANNEL)
 
     async def wait_for_card(self, count: int = 1) -> dict[str, Any]:
+        """Wait for the ``count``-th card and return a copy of it as first posted."""
         cards = await self.api.wait_for_messages(INCIDENT_CHANNEL, count, timeout=10)
-        return cards[count - 1]
+        return copy.deepcopy(cards[count - 1])
 
     def thread_text(self, card: dict[str, Any]) -> str:
         return "\n".join(_message_text(message) for message in self.api.thread(INCIDENT_CHANNEL, card["ts"]))
 
     async def click(self, card: dict[str, Any], action_id: str, user_id: str, *,
                     slack: SlackDriver | None = None) -> Any:
-        """Click a card button as a user, with the value the current card carries."""
-        current = self.api.message(INCIDENT_CHANNEL, card["ts"]) or card
-        value = button_value(current, action_id)
+        """Click a button of ``card`` as a user; the card may be an older rendering, as on a stale screen."""
+        value = button_value(card, action_id)
         return await (slack or self.slack).block_action(action_id=action_id, value=value, user_id=user_id,
                                                         channel_id=INCIDENT_CHANNEL, message_ts=card["ts"])
 
