@@ -78,7 +78,7 @@ class RedisCacheClearer:
 class HttpHookCacheClearer:
     """Clears a cache by POSTing ``{"prefix": ...}`` to a configured URL.
 
-    The hook may answer ``{"deleted": n}``; any 2xx status counts as done.
+    The hook may return ``{"deleted": n}``. Any 2xx status counts as done.
     """
 
     def __init__(self, url: str, *, timeout_s: float = 10.0) -> None:

@@ -1,9 +1,10 @@
 """Guards checked before any action runs, and the executor that enforces them.
 
-In order: the global pause switch, the service's allowed actions, no
-disruptive action on a protected service (databases, caches, brokers,
-external providers), a cooldown on a service after a rollback of it, and at
-most N automatic actions per service per hour. The pause switch and the
+The guards run in this order: the global pause switch, the service's
+allowed actions, and no disruptive action on a protected service
+(databases, caches, brokers, external providers). Then come a cooldown on a
+service after a rollback of it and at most N automatic actions per service
+per hour. The pause switch and the
 action history are files in the state directory, so a restart keeps both.
 """
 

@@ -439,12 +439,12 @@ class KubernetesExecutor:
 
     async def _evict(self, apis: _Apis, plan: _Plan, namespace: str, pod: str, deadline: float,
                      node_name: str) -> None:
-        """Evict one pod, retrying while a PodDisruptionBudget refuses (429) until the deadline."""
+        """Evict one pod, retrying while a PodDisruptionBudget rejects it (429) until the deadline."""
         from kubernetes.client.exceptions import ApiException
 
         body = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": pod, "namespace": namespace}}
         request = KubeRequest(method="POST", path=f"/api/v1/namespaces/{namespace}/pods/{pod}/eviction", body=body)
-        refusals = 0
+        rejections = 0
         while True:
             try:
                 await plan.send(request, lambda: apis.core.create_namespaced_pod_eviction(
@@ -455,14 +455,14 @@ class KubernetesExecutor:
                     return  # the pod is already gone
                 if exc.status != 429:
                     raise
-                refusals += 1
+                rejections += 1
                 if time.monotonic() >= deadline:
                     raise ActionFailed(
-                        f"drain of {node_name} stopped: eviction of pod {namespace}/{pod} was refused "
-                        f"{refusals} times by a PodDisruptionBudget (429: {_api_message(exc)}); the node stays "
+                        f"drain of {node_name} stopped: eviction of pod {namespace}/{pod} was rejected "
+                        f"{rejections} times by a PodDisruptionBudget (429: {_api_message(exc)}); the node stays "
                         "cordoned, so undo to uncordon it or wait for the budget to allow the eviction"
                     ) from None
-                log.info("eviction of %s/%s refused by a PodDisruptionBudget; retrying", namespace, pod)
+                log.info("eviction of %s/%s rejected by a PodDisruptionBudget (429), retrying", namespace, pod)
                 await asyncio.sleep(self.rollout_poll_s)
 
     async def _wait_for_pod_gone(self, apis: _Apis, namespace: str, pod: str, uid: str | None, deadline: float,

@@ -5,7 +5,8 @@ feature flags and a shared cache keyspace. ``execute`` changes that state
 the way the Kubernetes executor changes a real cluster, with the same
 saved state for undo, and the injected faults react to the new state
 (``airra.sandbox.faults``). ``SandboxMetrics`` turns the result into metric
-readings, so verification sees the right action work and a wrong one fail.
+readings, so verification measures the right action working and a wrong one
+failing.
 """
 
 from __future__ import annotations

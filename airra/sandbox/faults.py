@@ -1,9 +1,9 @@
 """Injected faults and how strongly each one hurts a service right now.
 
-A fault's strength is worked out from the sandbox state on every read, not
-stored as a number that actions edit: scaling back to the saved replica
-count brings a CPU spike back, rolling forward to the bad image brings the
-regression back. Faults that no state can express (a leak's heap, a
+A fault's strength is computed from the sandbox state on every read rather
+than stored as a number that actions edit. So scaling back to the saved
+replica count brings a CPU spike back, and rolling forward to the bad image
+brings the regression back. Faults that no state can express (a leak's heap, a
 poisoned cache) keep a ``level`` that only their fixing action lowers.
 """
 

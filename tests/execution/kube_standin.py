@@ -2,9 +2,9 @@
 
 It keeps deployments, ReplicaSets, pods and nodes as raw JSON, applies
 strategic-merge and JSON patches the way the API server does for the
-fields involved, records every request (method, path with query, body) and
-can refuse evictions with 429 as a PodDisruptionBudget would, stall a
-rollout, or answer 403 for chosen paths.
+fields involved, records every request (method, path with query, body). It
+can reject evictions with 429 as a PodDisruptionBudget would, stall a
+rollout, or return 403 for chosen paths.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class KubeStandIn:
         self.nodes: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str, Any]] = []
         self.rollouts_complete = True
-        self.eviction_refusals: dict[tuple[str, str], int] = {}
+        self.eviction_rejections: dict[tuple[str, str], int] = {}
         self.forbidden: set[tuple[str, str]] = set()
 
     # --- Fixtures -----------------------------------------------------------------
@@ -222,9 +222,9 @@ class KubeStandIn:
 
     async def evict(self, request: web.Request) -> web.Response:
         key = (request.match_info["ns"], request.match_info["name"])
-        remaining = self.eviction_refusals.get(key, 0)
+        remaining = self.eviction_rejections.get(key, 0)
         if remaining > 0:
-            self.eviction_refusals[key] = remaining - 1
+            self.eviction_rejections[key] = remaining - 1
             return _status(429, "TooManyRequests",
                            "Cannot evict pod as it would violate the pod's disruption budget.")
         self.pods.pop(key, None)

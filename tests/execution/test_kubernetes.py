@@ -172,8 +172,8 @@ async def test_drain_cordons_and_evicts(topology, standin):
     assert standin.nodes["node-1"]["spec"]["unschedulable"] is False
 
 
-async def test_drain_retries_pdb_refusal(topology, standin):
-    standin.eviction_refusals[("shop", "orders-a")] = 2
+async def test_drain_retries_pdb_rejection(topology, standin):
+    standin.eviction_rejections[("shop", "orders-a")] = 2
     executor = _executor(topology, standin)
 
     result = await executor.execute(_request(ActionType.DRAIN_NODE, DrainNodeParams(node="node-1", timeout_s=5)))
@@ -184,8 +184,8 @@ async def test_drain_retries_pdb_refusal(topology, standin):
     assert ("shop", "orders-a") not in standin.pods
 
 
-async def test_drain_pdb_refusal_until_timeout_fails(topology, standin):
-    standin.eviction_refusals[("shop", "orders-a")] = 10**6
+async def test_drain_pdb_rejection_times_out(topology, standin):
+    standin.eviction_rejections[("shop", "orders-a")] = 10**6
     executor = _executor(topology, standin)
 
     result = await executor.execute(_request(ActionType.DRAIN_NODE, DrainNodeParams(node="node-1", timeout_s=0.05)))
