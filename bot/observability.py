@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 log = logging.getLogger(__name__)
 
 # Slack drops a request that is not acknowledged within 3 s, so the buckets
-# are dense below 3 s; the long ones cover pipelines that run after the ack.
+# are dense below 3 s. The long ones cover pipelines that run after the ack.
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -60,9 +60,9 @@ class BotMetrics:
             self.observe_handler(kind, name, time.perf_counter() - started)
 
     def bolt_middleware(self) -> Callable[..., Awaitable[Any]]:
-        """Return a Bolt global middleware that times every request until Bolt answers it.
+        """Return a Bolt global middleware that times every request until Bolt responds.
 
-        With Bolt's default ``process_before_response=False`` the answer goes
+        With Bolt's default ``process_before_response=False`` the response goes
         out at ``ack()``, so this is the time Slack waits for the ack.
         """
 

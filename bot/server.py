@@ -3,8 +3,8 @@
 One aiohttp application serves
 
 * ``POST /slack/events``: every Slack request (events, slash commands,
-  interactions), handed to Bolt with the exact raw body so Bolt's
-  signature check sees the bytes Slack signed;
+  interactions), handed to Bolt with the exact raw body, so Bolt's
+  signature check runs over the bytes Slack signed;
 * ``POST /alertmanager``: the Alertmanager webhook receiver, when given;
 * ``GET /healthz``: liveness;
 * ``GET /metrics``: the bot's Prometheus metrics.
@@ -44,8 +44,8 @@ class AsyncSlackRequestHandler:
     async def handle(self, request: web.Request) -> web.Response:
         """Dispatch one Slack request to Bolt."""
         raw = await request.read()
-        # Bolt signs over the text it is given; a body that is not UTF-8 was
-        # not sent by Slack, and replacement characters make its signature fail.
+        # Bolt checks the signature over the text it is given. A body that is not
+        # UTF-8 was not sent by Slack, and the replacement characters make the check fail.
         body = raw.decode("utf-8", errors="replace")
         headers: dict[str, list[str]] = {}
         for name, value in request.headers.items():
@@ -54,24 +54,25 @@ class AsyncSlackRequestHandler:
         bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=headers)
         bolt_response = await self.app.async_dispatch(bolt_request)
         if bolt_response.status >= 400:
-            log.info("Slack request to %s answered %s", request.path, bolt_response.status)
+            log.info("Slack request to %s got response status %s", request.path, bolt_response.status)
         return await to_aiohttp_response(bolt_response)
 
 
 def build_web_app(
     *,
-    bolt_app: AsyncApp,
+    bolt_app: AsyncApp | None,
     webhook_handler: WebHandler | None = None,
     registry: CollectorRegistry | None = None,
 ) -> web.Application:
-    """Build the aiohttp application that serves the bot in HTTP mode.
+    """Build the aiohttp application that serves the bot.
 
     Args:
-        bolt_app: the Bolt app; its request verification stays on.
+        bolt_app: the Bolt app, with its request verification on. None in
+            Socket Mode, where Slack requests arrive over the WebSocket and
+            ``/slack/events`` must not exist.
         webhook_handler: the Alertmanager webhook handler; without it the route is absent.
         registry: the registry ``/metrics`` exposes; an empty one when not given.
     """
-    slack_handler = AsyncSlackRequestHandler(bolt_app)
     metrics_registry = registry if registry is not None else CollectorRegistry()
 
     async def health(_request: web.Request) -> web.Response:
@@ -81,7 +82,8 @@ def build_web_app(
         return web.Response(body=generate_latest(metrics_registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app = web.Application()
-    app.router.add_post(SLACK_EVENTS_PATH, slack_handler.handle)
+    if bolt_app is not None:
+        app.router.add_post(SLACK_EVENTS_PATH, AsyncSlackRequestHandler(bolt_app).handle)
     app.router.add_get(HEALTH_PATH, health)
     app.router.add_get(METRICS_PATH, metrics)
     if webhook_handler is not None:

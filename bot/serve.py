@@ -1,0 +1,181 @@
+"""``airra serve``: run the Slack bot.
+
+With ``SLACK_APP_TOKEN`` set the bot connects over Socket Mode, and the
+aiohttp server carries only the Alertmanager webhook, ``/healthz`` and
+``/metrics``. Otherwise Slack reaches the bot over HTTP at
+``/slack/events`` on the same server, with Bolt's signature and 5-minute
+timestamp checks on. ``--sandbox`` runs on the sandbox cluster and metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+from slack_sdk.web.async_client import AsyncWebClient
+
+from airra.errors import ConfigError
+from airra.runtime import Runtime
+from airra.settings import Settings
+from bot.messaging import SlackPoster
+from bot.observability import BotMetrics
+from bot.server import build_web_app, start_web_app
+
+log = logging.getLogger(__name__)
+
+APPS_PAGE = "api.slack.com/apps → your app"
+
+
+@dataclass(frozen=True)
+class SlackCredentials:
+    """Validated Slack credentials and the connection mode they select."""
+
+    bot_token: str
+    signing_secret: str | None
+    app_token: str | None
+
+    @property
+    def socket_mode(self) -> bool:
+        """True when an app-level token selects Socket Mode."""
+        return self.app_token is not None
+
+
+def check_slack_settings(settings: Settings) -> SlackCredentials:
+    """Validate the Slack settings for the mode they select.
+
+    Raises:
+        ConfigError: naming the first missing or invalid variable and where
+            to get its value. The message never contains a secret.
+    """
+    bot_token = _secret(settings.slack_bot_token)
+    app_token = _secret(settings.slack_app_token)
+    signing_secret = _secret(settings.slack_signing_secret)
+
+    if bot_token is None:
+        raise ConfigError(
+            "SLACK_BOT_TOKEN is not set. Copy the Bot User OAuth Token (xoxb-…) from "
+            f"{APPS_PAGE} → OAuth & Permissions, after installing the app to your workspace."
+        )
+    if not bot_token.startswith("xoxb-"):
+        raise ConfigError(
+            f"SLACK_BOT_TOKEN is invalid: it starts with {_prefix(bot_token)!r}, but a bot token starts with 'xoxb-'. "
+            f"Copy the Bot User OAuth Token from {APPS_PAGE} → OAuth & Permissions."
+        )
+
+    if app_token is not None and not app_token.startswith("xapp-"):
+        raise ConfigError(
+            f"SLACK_APP_TOKEN is invalid: it starts with {_prefix(app_token)!r}, but an app-level token starts with 'xapp-'. "
+            f"Create one with the connections:write scope at {APPS_PAGE} → Basic Information → App-Level Tokens, "
+            "or unset SLACK_APP_TOKEN to run in HTTP mode."
+        )
+    if app_token is None and signing_secret is None:
+        raise ConfigError(
+            "SLACK_SIGNING_SECRET is not set, and HTTP mode needs it to verify Slack's requests. Copy the Signing "
+            f"Secret from {APPS_PAGE} → Basic Information → App Credentials, or set SLACK_APP_TOKEN for Socket Mode."
+        )
+    return SlackCredentials(bot_token=bot_token, signing_secret=signing_secret, app_token=app_token)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the bot until SIGINT or SIGTERM and return the exit code."""
+    credentials = check_slack_settings(settings)
+    asyncio.run(serve(settings, credentials, sandbox=bool(getattr(args, "sandbox", False))))
+    return 0
+
+
+async def serve(
+    settings: Settings,
+    credentials: SlackCredentials,
+    *,
+    sandbox: bool = False,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[int], None] | None = None,
+) -> None:
+    """Build the runtime and the bot, serve until ``stop`` is set (or a signal arrives), then clean up.
+
+    Args:
+        settings: the process settings.
+        credentials: from ``check_slack_settings``.
+        sandbox: use the sandbox cluster and metrics even when Prometheus is configured.
+        stop: set it to shut down; by default SIGINT and SIGTERM set it.
+        on_ready: called with the HTTP port once the server listens (useful with port 0).
+    """
+    from bot.app import build_bot
+    from bot.webhook import make_alertmanager_handler
+
+    runtime = Runtime.build(settings, sandbox=sandbox or None)
+    client = _web_client(settings, credentials.bot_token)
+    metrics = BotMetrics(CollectorRegistry())
+    bot = build_bot(
+        runtime,
+        client=client,
+        poster=SlackPoster(client),
+        signing_secret=credentials.signing_secret or "",
+        metrics=metrics,
+        # Socket Mode requests come over an authenticated WebSocket and carry no signature.
+        request_verification_enabled=not credentials.socket_mode,
+    )
+    await bot.start()
+
+    webhook = make_alertmanager_handler(topology=runtime.topology, on_batch=bot.on_webhook_batch, token=settings.webhook_token)
+    web_app = build_web_app(
+        bolt_app=None if credentials.socket_mode else bot.app,
+        webhook_handler=webhook,
+        registry=metrics.registry,
+    )
+    runner, port = await start_web_app(web_app, host=settings.host, port=settings.port)
+
+    socket_handler = None
+    if credentials.socket_mode:
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        socket_handler = AsyncSocketModeHandler(bot.app, credentials.app_token)
+        await socket_handler.connect_async()
+        log.info("connected to Slack over Socket Mode")
+    else:
+        log.info("Slack request URL: http://%s:%s/slack/events", settings.host, port)
+
+    stop_event = stop or _stop_on_signals()
+    if on_ready is not None:
+        on_ready(port)
+    try:
+        await stop_event.wait()
+    finally:
+        log.info("shutting down")
+        if socket_handler is not None:
+            await socket_handler.close_async()
+        await runner.cleanup()
+        await bot.close()
+
+
+def _web_client(settings: Settings, token: str) -> AsyncWebClient:
+    if settings.slack_api_url:
+        return AsyncWebClient(token=token, base_url=settings.slack_api_url)
+    return AsyncWebClient(token=token)
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
+def _secret(value: object) -> str | None:
+    """Return a SecretStr's value stripped, or None when unset or blank."""
+    if value is None:
+        return None
+    text = value.get_secret_value().strip() if hasattr(value, "get_secret_value") else str(value).strip()
+    return text or None
+
+
+def _prefix(token: str) -> str:
+    """Return the part of a token before its first dash, which is safe to print."""
+    head, dash, _rest = token.partition("-")
+    return f"{head[:5]}-" if dash else f"{token[:2]}…"
