@@ -97,7 +97,9 @@ class Fault(BaseModel):
     @property
     def needed_replicas(self) -> int:
         """Replicas at which a capacity fault is fully absorbed."""
-        extra = max(1, math.ceil(0.3 * self.baseline_replicas * self.severity))
+        # One more replica absorbs a severity-1 spike on up to 7 replicas, so the
+        # usual "current + 1" scale-up fixes it in the sample topology.
+        extra = max(1, math.floor(0.25 * self.baseline_replicas * self.severity))
         return self.baseline_replicas + extra
 
     def relieve(self, action: ActionType) -> bool:
