@@ -68,7 +68,8 @@ URGENCY_SCORE_FACTOR = 0.5
 URGENCY_MIN = 1.0
 URGENCY_MAX = 5.0
 
-# Confidence needed to act, per level; None means "never on this basis".
+# Confidence needed to act now or soon, per level. Levels in neither table
+# (LOW and MINIMAL) always observe.
 ACT_NOW_MIN_CONFIDENCE = {BlastLevel.CRITICAL: 0.0, BlastLevel.HIGH: 0.70}
 ACT_SOON_MIN_CONFIDENCE = {BlastLevel.MEDIUM: 0.80}
 

@@ -52,7 +52,7 @@ AUTO_CRITICALITIES = (Criticality.LOW, Criticality.MEDIUM)
 
 
 class ApprovalRequirement(StrEnum):
-    """Who must approve a proposed action before it runs."""
+    """The approval a proposed action needs before it runs."""
 
     AUTOMATIC = "automatic"
     ONE_APPROVER = "one_approver"
@@ -76,7 +76,7 @@ class Proposal(BaseModel):
     approval_reasoning: str
     act_decision: ActDecision | None
     unavailable: dict[str, str] = Field(default_factory=dict, description="'service/signal' -> reason")
-    excluded_actions: dict[str, str] = Field(default_factory=dict, description="action -> why it was no candidate")
+    excluded_actions: dict[str, str] = Field(default_factory=dict, description="action -> why it is not a candidate")
     service_state: ServiceState | None = None
     current_downtime_s: float = 0.0
     created_at: datetime
@@ -106,6 +106,7 @@ class ReadOnceMetrics:
     def __init__(self, source: MetricsSource) -> None:
         self.source = source
         self.readings: dict[tuple[str, Signal], Reading] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
 
     async def prefetch(self, needs: dict[str, set[Signal]]) -> None:
         """Read every needed signal of every service, one concurrent read per service."""
@@ -113,13 +114,16 @@ class ReadOnceMetrics:
         await asyncio.gather(*(self.read(name, sorted(needs[name])) for name in services))
 
     async def read(self, service: str, signals: Sequence[Signal]) -> MetricsSnapshot:
-        missing = [signal for signal in signals if (service, signal) not in self.readings]
-        if missing:
-            snapshot = await self.source.read(service, missing)
-            for signal in missing:
-                self.readings[(service, signal)] = snapshot.readings.get(
-                    signal, Reading.unavailable(service, signal, "the metrics source returned no reading")
-                )
+        # The per-service lock makes a concurrent second read wait for the first
+        # and then find its readings, instead of querying again.
+        async with self._locks.setdefault(service, asyncio.Lock()):
+            missing = [signal for signal in signals if (service, signal) not in self.readings]
+            if missing:
+                snapshot = await self.source.read(service, missing)
+                for signal in missing:
+                    self.readings[(service, signal)] = snapshot.readings.get(
+                        signal, Reading.unavailable(service, signal, "the metrics source returned no reading")
+                    )
         return MetricsSnapshot(service=service, readings={s: self.readings[(service, s)] for s in signals})
 
     def unavailable(self) -> dict[str, str]:
@@ -132,7 +136,7 @@ class ReadOnceMetrics:
 
 
 class Proposer:
-    """Turns alerts into proposals."""
+    """The proposal builder: one alert in, one proposal out."""
 
     def __init__(
         self,
@@ -338,10 +342,11 @@ def approval_for(
 ) -> tuple[ApprovalRequirement, str]:
     """Apply the approval policy to a proposed action.
 
-    Two approvers when the worst-case cost reaches the threshold or the action
-    leaves a lasting change with no undo; automatic only for reversible actions
-    with low adjusted risk on low or medium criticality services, at high
-    confidence, when the blast radius calls for acting; one approver otherwise.
+    Two approvers are needed when the worst-case cost reaches the threshold or
+    the action leaves a lasting change with no undo. An action runs
+    automatically only when it is reversible, its adjusted risk is low, the
+    service is low or medium criticality, the confidence is high and the blast
+    radius calls for acting. Every other action needs one approver.
     """
     profile = profile_of(action.action_type)
     threshold = settings.two_approver_cost_usd

@@ -55,7 +55,7 @@ class PrerequisiteCheck(BaseModel):
 
 
 def parse_criticality(value: Criticality | str) -> Criticality:
-    """Accept a Criticality or its word (``"high"``).
+    """Parse a criticality word such as ``"high"``; a Criticality passes through unchanged.
 
     Raises:
         ValueError: naming the word and the valid ones.
@@ -139,8 +139,8 @@ class ActionRiskRegistry:
         """Select the lowest-risk candidate, with reasoning quoting its risk and costs.
 
         When ``confidence`` is given and below ``min_confidence``, nothing is
-        selected. Without it, each action's execution success prior stands in
-        for the confidence, so candidates whose prior is below
+        selected. Without it, each action's execution success prior is used
+        as its confidence, so candidates whose prior is below
         ``min_confidence`` are left out.
         """
         if not candidate_actions:

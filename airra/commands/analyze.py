@@ -41,7 +41,7 @@ def load_alerts(path: Path, topology: Topology) -> list[Alert]:
     """Read a webhook body or a single alert object from a JSON file.
 
     Raises:
-        AlertParseError: naming the file when it is missing, not JSON, or holds no alert.
+        AlertParseError: naming the file when it is missing, is not JSON, or contains no alert.
     """
     try:
         document: Any = json.loads(path.read_text(encoding="utf-8"))

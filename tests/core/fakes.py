@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 
 from airra.actions import ActionType
@@ -23,6 +24,7 @@ class TableMetrics:
 
     async def read(self, service: str, signals: Sequence[Signal]) -> MetricsSnapshot:
         self.reads.append((service, tuple(signals)))
+        await asyncio.sleep(0)  # yield to the event loop, as a real query would
         values = self.table.get(service, {})
         readings = {
             signal: Reading.of(service, signal, values[signal]) if signal in values

@@ -216,3 +216,17 @@ async def test_proposal_text_and_json(shop: Topology, settings: Settings) -> Non
     assert "Approval: one_approver" in text
     assert "web/latency_p95: no series" in text
     assert '"proposed_action":"restart_pod"' in proposal.model_dump_json()
+
+
+async def test_concurrent_reads_query_once() -> None:
+    import asyncio
+
+    from airra.proposal import ReadOnceMetrics
+
+    source = TableMetrics({"web": {Signal.ERROR_RATIO: 0.02}})
+    metrics = ReadOnceMetrics(source)
+    first, second = await asyncio.gather(metrics.read("web", [Signal.ERROR_RATIO]),
+                                         metrics.read("web", [Signal.ERROR_RATIO]))
+    assert first.value(Signal.ERROR_RATIO) == 0.02
+    assert second.value(Signal.ERROR_RATIO) == 0.02
+    assert source.reads == [("web", (Signal.ERROR_RATIO,))]
