@@ -122,7 +122,8 @@ async def start_scenario(slack_api: SlackApiStandIn, slack_client: AsyncWebClien
     """Start the bot over the sandbox with a fault injected; ``restart()`` builds a second bot on the same data."""
     bots: list[Bot] = []
 
-    async def start(*, fault: tuple[str, Category] | None = None, seed: int = 3, **overrides: Any) -> Scenario:
+    async def start(*, fault: tuple[str, Category] | None = None, seed: int = 3, card_update_interval_s: float = 0.0,
+                    **overrides: Any) -> Scenario:
         options: dict[str, Any] = dict(data_dir=data_dir, verify_wait_s=0, verify_interval_s=0,
                                        approvers=APPROVERS, default_channel=INCIDENT_CHANNEL)
         options.update(overrides)
@@ -131,6 +132,8 @@ async def start_scenario(slack_api: SlackApiStandIn, slack_client: AsyncWebClien
         if fault is not None:
             runtime.sandbox.inject_fault(*fault)  # type: ignore[union-attr]
         bot, driver = await _serve(runtime, slack_api, serve_bot, token=slack_client.token, secret=signing_secret)
+        # Card refreshes are coalesced over a few seconds in production; scenarios need not wait.
+        bot.flows.card_update_interval_s = card_update_interval_s
         bots.append(bot)
         return Scenario(settings=settings, runtime=runtime, bot=bot, slack=driver, api=slack_api,
                         webhook_url=driver.base_url + "/alertmanager")
