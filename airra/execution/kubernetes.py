@@ -17,6 +17,7 @@ import asyncio
 import copy
 import json
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -115,13 +116,18 @@ class KubernetesExecutor:
             configuration, else the kubeconfig, on first use.
         dry_run: plan and log every mutating request without sending it.
         rollout_poll_s: interval between rollout status reads.
+        request_timeout_s: timeout of each API request, so a silent API server
+            cannot hang an action.
     """
 
     def __init__(self, topology: Topology, *, api_client: Any = None, dry_run: bool = False,
-                 rollout_poll_s: float = 1.0) -> None:
+                 rollout_poll_s: float = 1.0, request_timeout_s: float = 30.0) -> None:
         self.topology = topology
         self.dry_run = dry_run
         self.rollout_poll_s = rollout_poll_s
+        self.request_timeout_s = request_timeout_s
+        # Keyword arguments of every client call: raw JSON back, bounded wait.
+        self._raw: dict[str, Any] = {"_preload_content": False, "_request_timeout": request_timeout_s}
         self._api_client = api_client
         self._apis_cache: _Apis | None = None
 
@@ -168,12 +174,12 @@ class KubernetesExecutor:
         svc = self.topology.service(service)
         apis = self._apis()
         deployment = await _call_json(lambda: apis.apps.read_namespaced_deployment(
-            svc.deployment_name, svc.namespace, _preload_content=False))
+            svc.deployment_name, svc.namespace, **self._raw))
         replica_sets = await self._replica_sets(apis, svc.namespace, deployment)
         selector = _label_selector(deployment)
         pods = await _call_json(lambda: apis.core.list_namespaced_pod(
-            svc.namespace, label_selector=selector, _preload_content=False))
-        nodes = await _call_json(lambda: apis.core.list_node(_preload_content=False))
+            svc.namespace, label_selector=selector, **self._raw))
+        nodes = await _call_json(lambda: apis.core.list_node(**self._raw))
 
         current = _revision(deployment)
         earlier = sorted(r for r in (_revision(rs) for rs in replica_sets) if r is not None and r != current)
@@ -233,8 +239,9 @@ class KubernetesExecutor:
         plan = _Plan(dry_run=self.dry_run or request.dry_run, incident_id=request.incident_id)
 
         if result.is_rollback or result.status not in (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED):
+            what = "an undo" if result.is_rollback else result.status.value
             return _result(request, ExecutionStatus.FAILED, started, plan, is_rollback=True,
-                           error=f"nothing to undo: the result is {'an undo' if result.is_rollback else result.status.value}")
+                           error=f"nothing to undo: the result is {what}")
         if not result.saved_state:
             reason = "it changed nothing" if result.status is ExecutionStatus.FAILED else (
                 "it saved no state to restore")
@@ -279,7 +286,7 @@ class KubernetesExecutor:
         target = request.params.replicas
 
         scale = await _call_json(lambda: apis.apps.read_namespaced_deployment_scale(
-            name, namespace, _preload_content=False))
+            name, namespace, **self._raw))
         current = int(scale.get("spec", {}).get("replicas", 0))
 
         if not service.min_replicas <= target <= service.max_replicas:
@@ -293,13 +300,12 @@ class KubernetesExecutor:
         await self._patch_scale(apis, plan, namespace, name, target)
         return [f"scaled deployment {namespace}/{name} from {current} to {target} replicas"], {"replicas": current}
 
-    @staticmethod
-    async def _patch_scale(apis: _Apis, plan: _Plan, namespace: str, name: str, replicas: int) -> None:
+    async def _patch_scale(self, apis: _Apis, plan: _Plan, namespace: str, name: str, replicas: int) -> None:
         body = {"spec": {"replicas": replicas}}
         path = f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"
         await plan.send(KubeRequest(method="PATCH", path=path, body=body),
                         lambda: apis.apps.patch_namespaced_deployment_scale(name, namespace, body,
-                                                                            _preload_content=False))
+                                                                            **self._raw))
 
     # --- Restart -------------------------------------------------------------------------------
 
@@ -313,7 +319,7 @@ class KubernetesExecutor:
 
         patched = await plan.send(KubeRequest(method="PATCH", path=path, body=body),
                                   lambda: apis.apps.patch_namespaced_deployment(name, namespace, body,
-                                                                                _preload_content=False))
+                                                                                **self._raw))
         change = f"rollout restart of deployment {namespace}/{name} (restartedAt {now})"
         if patched is not None:
             await self._wait_for_rollout(apis, namespace, name, patched, request.params.timeout_s, change)
@@ -330,7 +336,7 @@ class KubernetesExecutor:
         deadline = time.monotonic() + timeout_s
         while True:
             deployment = await _call_json(lambda: apis.apps.read_namespaced_deployment(
-                name, namespace, _preload_content=False))
+                name, namespace, **self._raw))
             progress = _rollout_progress(deployment, generation)
             if progress is None:
                 return
@@ -347,7 +353,7 @@ class KubernetesExecutor:
         namespace, name = _target(request, service)
 
         deployment = await _call_json(lambda: apis.apps.read_namespaced_deployment(
-            name, namespace, _preload_content=False))
+            name, namespace, **self._raw))
         current = _revision(deployment)
         replica_sets = await self._replica_sets(apis, namespace, deployment)
         target_rs = _pick_revision(replica_sets, current, request.params.to_revision, f"{namespace}/{name}")
@@ -374,7 +380,7 @@ class KubernetesExecutor:
         """Return the deployment's ReplicaSets: those matching its selector that it controls."""
         selector = _label_selector(deployment)
         listing = await _call_json(lambda: apis.apps.list_namespaced_replica_set(
-            namespace, label_selector=selector, _preload_content=False))
+            namespace, label_selector=selector, **self._raw))
         uid = deployment.get("metadata", {}).get("uid")
         return [
             rs for rs in listing.get("items", [])
@@ -382,8 +388,7 @@ class KubernetesExecutor:
                    for ref in rs.get("metadata", {}).get("ownerReferences", []))
         ]
 
-    @staticmethod
-    async def _patch_template(apis: _Apis, plan: _Plan, namespace: str, name: str,
+    async def _patch_template(self, apis: _Apis, plan: _Plan, namespace: str, name: str,
                               template: dict[str, Any]) -> dict[str, Any] | None:
         # A JSON patch replaces the whole template; a strategic merge would keep
         # fields (env vars, containers) that only the newer template has.
@@ -391,7 +396,7 @@ class KubernetesExecutor:
         path = f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
         return await plan.send(KubeRequest(method="PATCH", path=path, body=body),
                                lambda: apis.apps.patch_namespaced_deployment(name, namespace, body,
-                                                                             _preload_content=False))
+                                                                             **self._raw))
 
     # --- Drain -------------------------------------------------------------------------------------
 
@@ -401,9 +406,17 @@ class KubernetesExecutor:
         node_name = request.params.node
         deadline = time.monotonic() + request.params.timeout_s
 
-        node = await _call_json(lambda: apis.core.read_node(node_name, _preload_content=False))
+        node = await _call_json(lambda: apis.core.read_node(node_name, **self._raw))
         was_unschedulable = bool(node.get("spec", {}).get("unschedulable", False))
         saved = {"node": node_name, "was_unschedulable": was_unschedulable}
+
+        nodes = await _call_json(lambda: apis.core.list_node(**self._raw))
+        others = [n["metadata"]["name"] for n in nodes.get("items", [])
+                  if n["metadata"]["name"] != node_name and _node_ready(n)
+                  and not n.get("spec", {}).get("unschedulable", False)]
+        if not others:
+            raise ActionFailed(f"drain of {node_name} rejected: no other Ready, schedulable node would take its "
+                               "pods; add capacity or uncordon a node first")
 
         changes: list[str] = []
         if not was_unschedulable:
@@ -411,7 +424,7 @@ class KubernetesExecutor:
         changes.append(f"cordoned node {node_name}")
 
         listing = await _call_json(lambda: apis.core.list_pod_for_all_namespaces(
-            field_selector=f"spec.nodeName={node_name}", _preload_content=False))
+            field_selector=f"spec.nodeName={node_name}", **self._raw))
         evictable, skipped = _split_evictable(listing.get("items", []))
         if skipped:
             changes.append(f"skipped {len(skipped)} DaemonSet or mirror pods: {', '.join(skipped)}")
@@ -431,11 +444,10 @@ class KubernetesExecutor:
                                               saved, node_name)
         return changes, saved
 
-    @staticmethod
-    async def _patch_unschedulable(apis: _Apis, plan: _Plan, node_name: str, unschedulable: bool) -> None:
+    async def _patch_unschedulable(self, apis: _Apis, plan: _Plan, node_name: str, unschedulable: bool) -> None:
         body = {"spec": {"unschedulable": unschedulable}}
         await plan.send(KubeRequest(method="PATCH", path=f"/api/v1/nodes/{node_name}", body=body),
-                        lambda: apis.core.patch_node(node_name, body, _preload_content=False))
+                        lambda: apis.core.patch_node(node_name, body, **self._raw))
 
     async def _evict(self, apis: _Apis, plan: _Plan, namespace: str, pod: str, deadline: float,
                      node_name: str) -> None:
@@ -448,7 +460,7 @@ class KubernetesExecutor:
         while True:
             try:
                 await plan.send(request, lambda: apis.core.create_namespaced_pod_eviction(
-                    pod, namespace, body, _preload_content=False))
+                    pod, namespace, body, **self._raw))
                 return
             except ApiException as exc:
                 if exc.status == 404:
@@ -472,7 +484,7 @@ class KubernetesExecutor:
         while True:
             try:
                 current = await _call_json(lambda: apis.core.read_namespaced_pod(pod, namespace,
-                                                                                 _preload_content=False))
+                                                                                 **self._raw))
             except ApiException as exc:
                 if exc.status == 404:
                     return
@@ -526,7 +538,8 @@ def load_api_client() -> Any:
         return client.ApiClient()
     except ConfigException as in_cluster:
         try:
-            return config.new_client_from_config()
+            # The client reads KUBECONFIG once at import; read it again so a later setting counts.
+            return config.new_client_from_config(config_file=os.environ.get("KUBECONFIG") or None)
         except (ConfigException, OSError) as kubeconfig:
             raise ActionFailed(
                 f"no Kubernetes configuration: not running in a cluster ({in_cluster}) and no usable "

@@ -202,6 +202,18 @@ async def test_drain_pdb_rejection_times_out(topology, standin):
     assert standin.nodes["node-1"]["spec"]["unschedulable"] is False
 
 
+async def test_drain_keeps_one_schedulable_node(topology, standin):
+    standin.nodes["node-1"]["spec"]["unschedulable"] = True
+    executor = _executor(topology, standin)
+
+    # node-1 is cordoned and node-3 is NotReady, so nothing could take node-2's pods.
+    result = await executor.execute(_request(ActionType.DRAIN_NODE, DrainNodeParams(node="node-2")))
+
+    assert result.status is ExecutionStatus.FAILED
+    assert "no other Ready, schedulable node" in result.error
+    assert standin.mutating_requests() == []
+
+
 async def test_dry_run_sends_no_mutating_request(topology, standin):
     executor = _executor(topology, standin, dry_run=True)
 
