@@ -26,7 +26,7 @@ from typing import Any
 import urllib3
 from pydantic import BaseModel
 
-from airra.actions import ActionType, DrainNodeParams, RestartParams, RollbackParams, ScaleParams
+from airra.actions import ActionType, DrainNodeParams, RestartParams, RollbackParams, ScaleParams, profile_of
 from airra.errors import UnknownServiceError
 from airra.execution.base import ActionRequest, ExecutionResult, ExecutionStatus, ServiceState
 from airra.topology import Service, Topology
@@ -207,6 +207,12 @@ class KubernetesExecutor:
             return _result(request, ExecutionStatus.FAILED, started, plan, error=(
                 f"{request.action_type.value} is not a Kubernetes action; build the executor with "
                 "airra.execution.router.build_executor, which sends it to the flag provider or cache clearer"))
+
+        expected = profile_of(request.action_type).params_model
+        if not isinstance(request.params, expected):
+            return _result(request, ExecutionStatus.FAILED, started, plan, error=(
+                f"{request.action_type.value} takes {expected.__name__}, got {type(request.params).__name__}; "
+                "build the parameters from the action catalogue"))
 
         handlers: dict[ActionType, Callable[..., Awaitable[tuple[list[str], dict[str, Any]]]]] = {
             ActionType.SCALE_UP: self._scale,

@@ -293,6 +293,16 @@ async def test_flag_action_is_not_a_kubernetes_action(topology, standin):
     assert "build_executor" in result.error
 
 
+async def test_wrong_parameter_model_fails(topology, standin):
+    executor = _executor(topology, standin)
+
+    result = await executor.execute(_request(ActionType.RESTART_POD, ScaleParams(replicas=4)))
+
+    assert result.status is ExecutionStatus.FAILED
+    assert result.error.startswith("restart_pod takes RestartParams, got ScaleParams")
+    assert standin.requests == []
+
+
 async def test_service_state(topology, standin):
     executor = _executor(topology, standin)
 
