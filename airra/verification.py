@@ -32,9 +32,10 @@ Verdict, first match wins:
    worse, past its floor). Rollback when the action has an undo, else
    escalate.
 3. UNSTABLE: a judged metric's post-action samples fluctuate: at least two
-   samples, a spread (max − min) of at least the metric's floor, and a
-   coefficient of variation (population standard deviation ÷ mean, rounded to
-   0.01) above 0.5.
+   samples, a population standard deviation of at least the metric's floor
+   (smaller swings are noise, even when the mean is near zero), and a
+   coefficient of variation (standard deviation ÷ mean, rounded to 0.01)
+   above 0.5.
 4. SUCCESS: overall improvement ≥ 20 %.
 5. PARTIAL_SUCCESS: overall improvement ≥ 10 % and < 20 %.
 6. INSUFFICIENT_DATA: some key metric was not judged (no data, or traffic
@@ -345,14 +346,16 @@ def _fluctuation_cv(samples: list[float], floor: float) -> float | None:
     """Return the samples' coefficient of variation when it can mean anything.
 
     None when there are fewer than two samples, their mean is zero, or their
-    spread is under the metric's floor (a CV of tiny values is only noise).
+    standard deviation is under the metric's floor: near zero, swings of a
+    few tenths of a percent give a large CV and are still only noise.
     """
     if len(samples) < 2:
         return None
     mean = statistics.fmean(samples)
-    if mean <= 0 or max(samples) - min(samples) + _FLOOR_TOLERANCE < floor:
+    deviation = statistics.pstdev(samples)
+    if mean <= 0 or deviation + _FLOOR_TOLERANCE < floor:
         return None
-    return round(statistics.pstdev(samples) / mean, 2)
+    return round(deviation / mean, 2)
 
 
 def _verdict(comparisons: list[MetricComparison], overall: float | None) -> tuple[VerificationStatus, str]:

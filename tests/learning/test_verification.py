@@ -224,8 +224,17 @@ def test_cv_just_over_half_is_unstable() -> None:
     assert result.status is VerificationStatus.UNSTABLE
 
 
+def test_near_perfect_availability_stable() -> None:
+    # Unavailability 1 %, 0 %, 0.5 %: CV 0.82, but the standard deviation
+    # 0.0041 is under the 0.005 floor.
+    result = _verdict({"avail": 0.95}, {"avail": 0.99}, {"avail": 1.0}, {"avail": 0.995})
+
+    assert result.comparison(Signal.AVAILABILITY).fluctuation_cv is None
+    assert result.status is VerificationStatus.SUCCESS
+
+
 def test_tiny_fluctuations_ignored() -> None:
-    # A spread of 0.003 is under the 0.005 floor, whatever the ratio says.
+    # A standard deviation of 0.0014 is under the 0.005 floor, whatever the ratio says.
     result = _verdict({"error": 0.1}, {"error": 0.001}, {"error": 0.004}, {"error": 0.001})
 
     assert result.comparison(Signal.ERROR_RATIO).fluctuation_cv is None
