@@ -1,0 +1,1 @@
+"""Reusable test servers: a real Prometheus/Alertmanager stack and a fake exporter."""
