@@ -1,4 +1,4 @@
-"""Bolt behind bot/server.py: signature and timestamp checks stay on, routes answer."""
+"""Bolt behind bot/server.py: signature and timestamp checks stay on, routes respond."""
 
 from __future__ import annotations
 

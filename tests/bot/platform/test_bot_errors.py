@@ -78,7 +78,7 @@ async def test_error_handler_shows_reference_to_user(
     async def failing(ack: Any) -> None:
         await ack()
         # Bolt 1.30 loses the ack when a listener raises before its runner has
-        # seen the ack (it then answers 404), so fail after some work, as real flows do.
+        # seen the ack (it then responds 404), so fail after some work, as real flows do.
         await asyncio.sleep(0.05)
         raise RuntimeError("listener bug")
 

@@ -47,7 +47,7 @@ EVENT_SCOPES = {
     "message.im": "im:history",
 }
 
-# Events a Slack bot can subscribe to that AIRRA must not listen to unless the manifest says so.
+# Events a Slack bot can subscribe to, which AIRRA must not listen to unless the manifest subscribes to them.
 OTHER_EVENTS = ["message.im", "reaction_added", "member_joined_channel", "app_home_opened", "channel_created", "team_join"]
 
 

@@ -240,7 +240,7 @@ async def test_permalink(slack_client: AsyncWebClient) -> None:
 
 
 async def test_fail_next_answers_429_with_retry_after(slack_api: SlackApiStandIn) -> None:
-    # A client without retry handlers sees the raw 429.
+    # A client without retry handlers gets the raw 429.
     client = AsyncWebClient(token="xoxb-test", base_url=slack_api.base_url, retry_handlers=[])
     slack_api.fail_next("chat.postMessage", retry_after=7, times=2)
 
