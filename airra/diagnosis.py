@@ -142,6 +142,22 @@ DEPENDENCY_CATEGORY = {
 DEPENDENCY_MATCH = 0.7
 DEPENDENCY_FAILING_AVAILABILITY = 0.9
 
+# Alerts about these symptoms can be caused by a failing dependency. An alert
+# that names a cause of its own (OOM kills, CPU throttling, a full disk, a
+# NotReady node, a stuck rollout) is not explained by one.
+DEPENDENCY_EXPLAINS = {Category.ERROR_SPIKE, Category.LATENCY_SPIKE, Category.NETWORK_ISSUE,
+                       Category.DATABASE_ISSUE, Category.CACHE_ISSUE}
+
+# Errors and latency are symptoms. When a cause shows in the metrics too
+# (memory, CPU, availability, restarts or a recent rollout), they point only
+# weakly at error_spike or latency_spike, whose base confidence would
+# otherwise outrank the cause.
+SYMPTOM_MATCH = {Signal.ERROR_RATIO: 0.8, Signal.LATENCY_P95: 0.8, Signal.LATENCY_P99: 0.6}
+EXPLAINED_SYMPTOM_MATCH = {Signal.ERROR_RATIO: 0.3, Signal.LATENCY_P95: 0.3, Signal.LATENCY_P99: 0.2}
+CAUSE_SIGNALS = {Signal.MEMORY_GROWTH, Signal.MEMORY_UTILIZATION, Signal.CPU_UTILIZATION, Signal.AVAILABILITY,
+                 Signal.RESTARTS}
+REGRESSION_SYMPTOM_MATCH = 0.6
+
 MISSING_LABEL_VALUES = {"", "<no value>", "<nil>", "none", "null", "n/a"}
 
 
@@ -260,7 +276,8 @@ class Diagnoser:
         service = alert.service if alert.service in self.topology else None
         if snapshot is None and service is not None:
             snapshot = await self.metrics.read(service, DIAGNOSIS_SIGNALS)
-        failing = await self._failing_dependencies(service) if service is not None else []
+        explainable = dependency_can_explain(alert.alertname)
+        failing = await self._failing_dependencies(service) if service is not None and explainable else []
 
         by_category = collect_signals(alert, snapshot)
         hypotheses = [self._hypothesis(category, signals, alert, service, failing)
@@ -386,6 +403,12 @@ def collect_signals(alert: Alert, snapshot: MetricsSnapshot | None) -> dict[Cate
     return by_category
 
 
+def dependency_can_explain(alertname: str) -> bool:
+    """Return True when a failing dependency could cause the alert: a symptom alert or an unknown name."""
+    rule = match_alert_name(alertname)
+    return not rule or rule[0][0] in DEPENDENCY_EXPLAINS
+
+
 def match_alert_name(alertname: str) -> list[tuple[Category, float]]:
     """Return the (category, match strength) pairs of the first alert rule matching the name."""
     for pattern, rule in ALERT_RULES:
@@ -410,14 +433,20 @@ def metric_signals(snapshot: MetricsSnapshot) -> list[tuple[Category, EvidenceSi
         return EvidenceSignal(kind="metric", text=f"{signal.value} = {value:g} {signal.unit} (z = {z:.1f})",
                               match_strength=strength, anomaly_confidence=min(1.0, z / ANOMALY_FULL_Z), z=z)
 
+    rollout_age = snapshot.value(Signal.ROLLOUT_AGE)
+    recent_rollout = rollout_age is not None and 0 <= rollout_age < RECENT_ROLLOUT_S
+    cause_present = recent_rollout or bool(CAUSE_SIGNALS & anomalous.keys())
+    symptom_match = EXPLAINED_SYMPTOM_MATCH if cause_present else SYMPTOM_MATCH
+
     found: list[tuple[Category, EvidenceSignal]] = []
     rate = snapshot.value(Signal.REQUEST_RATE)
-    if Signal.ERROR_RATIO in anomalous and is_error_ratio_elevated(anomalous[Signal.ERROR_RATIO][0], rate):
-        found.append((Category.ERROR_SPIKE, metric(Signal.ERROR_RATIO, 0.8)))
-    if Signal.LATENCY_P95 in anomalous:
-        found.append((Category.LATENCY_SPIKE, metric(Signal.LATENCY_P95, 0.8)))
-    if Signal.LATENCY_P99 in anomalous:
-        found.append((Category.LATENCY_SPIKE, metric(Signal.LATENCY_P99, 0.6)))
+    if Signal.ERROR_RATIO in anomalous and not is_error_ratio_elevated(anomalous[Signal.ERROR_RATIO][0], rate):
+        del anomalous[Signal.ERROR_RATIO]
+    symptoms = [signal for signal in (Signal.ERROR_RATIO, Signal.LATENCY_P95, Signal.LATENCY_P99)
+                if signal in anomalous]
+    for signal in symptoms:
+        category = Category.ERROR_SPIKE if signal is Signal.ERROR_RATIO else Category.LATENCY_SPIKE
+        found.append((category, metric(signal, symptom_match[signal])))
     if Signal.CPU_UTILIZATION in anomalous:
         found.append((Category.CPU_SPIKE, metric(Signal.CPU_UTILIZATION, 0.8)))
     if Signal.MEMORY_GROWTH in anomalous:
@@ -428,8 +457,6 @@ def metric_signals(snapshot: MetricsSnapshot) -> list[tuple[Category, EvidenceSi
         found.append((Category.NODE_FAILURE, metric(Signal.AVAILABILITY, 0.4)))
         found.append((Category.NETWORK_ISSUE, metric(Signal.AVAILABILITY, 0.3)))
 
-    rollout_age = snapshot.value(Signal.ROLLOUT_AGE)
-    recent_rollout = rollout_age is not None and 0 <= rollout_age < RECENT_ROLLOUT_S
     memory_pressure = Signal.MEMORY_GROWTH in anomalous or Signal.MEMORY_UTILIZATION in anomalous
     if Signal.RESTARTS in anomalous:
         if memory_pressure:
@@ -439,13 +466,15 @@ def metric_signals(snapshot: MetricsSnapshot) -> list[tuple[Category, EvidenceSi
         if not memory_pressure and not recent_rollout:
             found.append((Category.ERROR_SPIKE, metric(Signal.RESTARTS, 0.3)))
 
-    # A rollout is only evidence when something broke after it.
-    symptoms = {Signal.ERROR_RATIO, Signal.LATENCY_P95, Signal.LATENCY_P99, Signal.RESTARTS}
-    if recent_rollout and symptoms & anomalous.keys():
+    # A rollout is only evidence when something broke after it; the errors and
+    # latency that followed it then count for the regression too.
+    if recent_rollout and (symptoms or Signal.RESTARTS in anomalous):
         assert rollout_age is not None
         found.append((Category.DEPLOYMENT_REGRESSION, EvidenceSignal(
             kind="rollout", text=f"rollout started {rollout_age:.0f} s ago",
             match_strength=0.8, anomaly_confidence=1.0 - rollout_age / RECENT_ROLLOUT_S)))
+        for signal in symptoms:
+            found.append((Category.DEPLOYMENT_REGRESSION, metric(signal, REGRESSION_SYMPTOM_MATCH)))
     return found
 
 

@@ -255,6 +255,17 @@ class Proposer:
             proposal.approval_reasoning = "nothing to approve"
             return
 
+        blamed = top.blamed_service
+        if blamed is not None and blamed != service.name and not self.topology.service(blamed).protected:
+            # Acting on the alerting service cannot fix a failing service it
+            # depends on. Databases, caches, brokers and external providers are
+            # different: the caller's actions (reconnect, clear cache) are the remedy.
+            proposal.reasoning = (f"No action proposed on {service.name}: the likely cause is its failing "
+                                  f"dependency {blamed} ({top.category.value}, confidence {top.confidence:.2f}). "
+                                  f"Analyze {blamed} and act there.")
+            proposal.approval_reasoning = "nothing to approve"
+            return
+
         chosen: SimulatedAction | None = None
         params: ActionParams | None = None
         skipped: list[str] = []

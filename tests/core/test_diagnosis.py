@@ -152,9 +152,33 @@ async def test_rollout_after_errors_suggests_regression(leaf: Topology) -> None:
     snapshot = snapshot_of("api", {Signal.ERROR_RATIO: 0.09, Signal.REQUEST_RATE: 20, Signal.ROLLOUT_AGE: 900})
     hypotheses = await Diagnoser(leaf, TableMetrics()).diagnose(make_alert("HighErrorRate"), incident_id="inc-6",
                                                                 snapshot=snapshot)
-    categories = [h.category for h in hypotheses]
-    assert categories == [C.ERROR_SPIKE, C.DEPLOYMENT_REGRESSION]
-    assert "rollout started 900 s ago" in hypotheses[1].evidence
+    assert [h.category for h in hypotheses] == [C.DEPLOYMENT_REGRESSION, C.ERROR_SPIKE]
+    regression, errors = hypotheses
+    assert "rollout started 900 s ago" in regression.evidence
+    # rollout (0.8, 1 − 900/3600) and error ratio (0.6, 1.0, z = 8):
+    # evidence 0.6·0.7 + 0.10 + 0.06 = 0.58; anomaly 0.7·0.875 + 0.3·1 = 0.9125
+    assert regression.confidence == pytest.approx(0.32 + 0.35 * 0.58 + 0.25 * 0.9125)
+    # the rollout explains the errors, so the error ratio counts 0.3 for error_spike:
+    # evidence 0.6·mean(0.9, 0.3) + 0.10 + 0.06 = 0.52; anomaly 0.7·0.85 + 0.3 = 0.895
+    assert errors.confidence == pytest.approx(0.34 + 0.35 * 0.52 + 0.25 * 0.895)
+
+
+async def test_unexplained_errors_count_fully(leaf: Topology) -> None:
+    snapshot = snapshot_of("api", {Signal.ERROR_RATIO: 0.09, Signal.REQUEST_RATE: 20})
+    hypotheses = await Diagnoser(leaf, TableMetrics()).diagnose(make_alert("Watchdog"), incident_id="inc-6b",
+                                                                snapshot=snapshot)
+    assert [h.category for h in hypotheses] == [C.ERROR_SPIKE]
+    assert hypotheses[0].signals[0].match_strength == 0.8
+
+
+async def test_cause_alert_ignores_failing_dependency() -> None:
+    topology = make_topology({"name": "api", "depends_on": ["db"]}, {"name": "db", "kind": "database"})
+    metrics = TableMetrics({"api": {Signal.MEMORY_GROWTH: 0.08}, "db": {Signal.AVAILABILITY: 0.5}})
+    hypotheses = await Diagnoser(topology, metrics).diagnose(make_alert("KubeContainerOOMKilled"),
+                                                             incident_id="inc-6c")
+    assert [h.category for h in hypotheses] == [C.MEMORY_LEAK]
+    assert hypotheses[0].terms["topology"] == 0.0
+    assert [service for service, _ in metrics.reads] == ["api"]
 
 
 async def test_old_rollout_is_no_evidence(leaf: Topology) -> None:

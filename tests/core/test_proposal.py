@@ -230,3 +230,30 @@ async def test_concurrent_reads_query_once() -> None:
     assert first.value(Signal.ERROR_RATIO) == 0.02
     assert second.value(Signal.ERROR_RATIO) == 0.02
     assert source.reads == [("web", (Signal.ERROR_RATIO,))]
+
+
+async def test_failing_service_dependency_is_not_acted_on(settings: Settings) -> None:
+    topology = make_topology({"name": "web", "depends_on": ["api"]}, {"name": "api"},
+                             defaults={"allowed_actions": ALL})
+    metrics = TableMetrics({"web": {Signal.ERROR_RATIO: 0.05, Signal.REQUEST_RATE: 10},
+                            "api": {Signal.ERROR_RATIO: 0.3, Signal.REQUEST_RATE: 10}})
+    proposal = await proposer(topology, metrics, settings).propose(make_alert("HighErrorRate", "web"),
+                                                                   incident_id="inc-13")
+    top = proposal.hypotheses[0]
+    assert top.blamed_service == "api"
+    assert top.terms["topology"] == 0.15
+    assert proposal.proposed_action is None
+    assert proposal.approval is ApprovalRequirement.NOT_PROPOSED
+    assert proposal.reasoning.startswith("No action proposed on web: the likely cause is its failing dependency api")
+
+
+async def test_failing_database_dependency_acts_on_caller(settings: Settings) -> None:
+    topology = make_topology({"name": "web", "depends_on": ["db"]}, {"name": "db", "kind": "database"},
+                             defaults={"allowed_actions": ALL})
+    metrics = TableMetrics({"web": {Signal.ERROR_RATIO: 0.05, Signal.REQUEST_RATE: 10},
+                            "db": {Signal.AVAILABILITY: 0.4}})
+    proposal = await proposer(topology, metrics, settings).propose(make_alert("HighErrorRate", "web"),
+                                                                   incident_id="inc-14")
+    assert proposal.hypotheses[0].category is Category.DATABASE_ISSUE
+    assert proposal.hypotheses[0].blamed_service == "db"
+    assert proposal.proposed_action is A.RESTART_POD
