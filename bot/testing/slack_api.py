@@ -612,6 +612,15 @@ class SlackApiStandIn:
             "trigger_id": trigger_id,
         }
 
+    def post_as_user(self, channel: str, user: str, text: str, *, thread_ts: str | None = None) -> dict[str, Any]:
+        """Store a message a person wrote, as Slack would before delivering its event; return it."""
+        message = self._store_message(channel, text, [], thread_ts)
+        message.pop("bot_id", None)
+        message.pop("app_id", None)
+        message["user"] = user
+        self._changed.set()
+        return message
+
     def _store_message(self, channel: str, text: str, blocks: list[Any], thread_ts: str | None) -> dict[str, Any]:
         ts = self._next_ts()
         message: dict[str, Any] = {
