@@ -25,6 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from airra.blast_radius import BlastRadiusCalculator
 from airra.calibration import ConfidenceTracker
 from airra.execution.base import Executor
+from airra.execution.guards import GuardedExecutor, Guards
 from airra.feedback import FeedbackCollector
 from airra.incidents import FileIncidentStore, IncidentTracker
 from airra.intake.alertmanager import WebhookBatch
@@ -154,17 +155,12 @@ def build_bot(
     return Bot(app=app, flows=flows, commands=commands, events=events, client=client)
 
 
-def _guarded_executor(runtime: Runtime) -> tuple[Executor, Any | None]:
-    """Return the executor behind the execution guards, and the guards (None when unavailable)."""
+def _guarded_executor(runtime: Runtime) -> tuple[Executor, Guards]:
+    """Return the executor behind the execution guards, and the guards."""
     guards = getattr(runtime, "guards", None)
-    if guards is not None:
+    if isinstance(guards, Guards):
+        # The runtime already wraps its executor with these guards.
         return runtime.executor, guards
-
-    try:
-        from airra.execution.guards import GuardedExecutor, Guards
-    except ImportError:
-        log.warning("execution guards are not available; actions run without rate limits or a kill switch")
-        return runtime.executor, None
 
     guards = Guards(runtime.settings, runtime.topology, runtime.settings.data_dir / "state")
     return GuardedExecutor(runtime.executor, guards), guards

@@ -335,7 +335,9 @@ def _action_elements(card: IncidentCard) -> list[dict[str, Any]]:
         elements.append(button(approve_label, APPROVE_ACTION_ID, card.button_value, "primary"))
         elements.append(button("Reject", REJECT_ACTION_ID, card.button_value, "danger"))
 
-    others = [candidate for candidate in card.candidates if candidate.action is not card.proposed_action]
+    # Only recommended candidates: the others would be proposed as nothing at all.
+    others = [candidate for candidate in card.candidates
+              if candidate.recommended and candidate.action is not card.proposed_action]
     if others:
         elements.append(static_select("Pick another action", PICK_ACTION_ID, [
             (f"{candidate.action.label} ({candidate.success_probability:.0%})",

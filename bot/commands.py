@@ -29,6 +29,7 @@ from airra.blast_radius import BlastRadiusCalculator, render_blast_report
 from airra.calibration import ConfidenceTracker
 from airra.categories import Category, parse_category
 from airra.errors import UnknownServiceError
+from airra.execution.guards import Guards
 from airra.feedback import FeedbackCollector
 from airra.incidents import IncidentTracker
 from airra.proposal import Proposer
@@ -172,7 +173,7 @@ class CommandRunner:
 
     def __init__(self, *, topology: Topology, metrics: Any, proposer: Proposer, tracker: IncidentTracker,
                  confidence: ConfidenceTracker, feedback: FeedbackCollector, flows: IncidentFlows,
-                 policy: ApproverPolicy, audit: AuditLog, guards: Any | None) -> None:
+                 policy: ApproverPolicy, audit: AuditLog, guards: Guards | None) -> None:
         self.topology = topology
         self.metrics = metrics
         self.proposer = proposer

@@ -21,6 +21,7 @@ from airra.actions import ActionType, profile_of
 from airra.alerts import Alert
 from airra.categories import Category
 from airra.calibration import ConfidenceOutcomeRecord, ConfidenceTracker
+from airra.execution.guards import Guards
 from airra.execution.base import ActionRequest, ExecutionResult, ExecutionStatus, Executor
 from airra.feedback import FeedbackCollector, FeedbackType, OperatorFeedback
 from airra.incidents import Incident, IncidentTracker, IngestKind, IngestOutcome
@@ -77,7 +78,7 @@ class IncidentFlows:
         audit: AuditLog,
         client: AsyncWebClient,
         poster: SlackPoster,
-        guards: Any | None = None,
+        guards: Guards | None = None,
         metrics: BotMetrics | None = None,
         card_update_interval_s: float = CARD_UPDATE_INTERVAL_S,
     ) -> None:
@@ -166,7 +167,7 @@ class IncidentFlows:
         elif outcome.kind is IngestKind.RESOLVED:
             self.spawn(self.incident_resolved(incident.id), name=f"resolve {incident.id}")
 
-    async def open_by_hand(self, service: str, *, requested_by: str, category: Any | None,
+    async def open_by_hand(self, service: str, *, requested_by: str, category: Category | None,
                            channel: str | None) -> Incident:
         """Open an incident from ``/airra analyze`` and start its proposal."""
         incident = await self.tracker.open_incident(service, title=f"{service}: opened by hand by <@{requested_by}>")
@@ -182,10 +183,13 @@ class IncidentFlows:
 
     # --- Proposal and card ---------------------------------------------------
 
-    async def propose(self, incident_id: str, alert: Alert, *, category: Any | None = None,
+    async def propose(self, incident_id: str, alert: Alert, *, category: Category | None = None,
                       exclude_actions: tuple[ActionType, ...] = (), requested_by: str | None = None,
-                      note: str | None = None) -> ApprovalRecord | None:
-        """Diagnose, post or refresh the incident card, and run the action when the policy allows."""
+                      note: str | None = None, proposal: Proposal | None = None) -> ApprovalRecord | None:
+        """Diagnose, post or refresh the incident card, and run the action when the policy allows.
+
+        ``proposal`` skips the diagnosis when the caller already has one.
+        """
         incident = self.tracker.get(incident_id)
         if incident is None:
             log.warning("incident %s vanished before its proposal; nothing posted", incident_id)
@@ -203,18 +207,17 @@ class IncidentFlows:
             log.info("incident %s: unscoped, card without action posted", incident.id)
             return None
 
-        proposal = await self.proposer.propose(alert, incident_id=incident.id, category=category,
-                                               exclude_actions=exclude_actions)
+        if proposal is None:
+            proposal = await self.proposer.propose(alert, incident_id=incident.id, category=category,
+                                                   exclude_actions=exclude_actions)
         log.info("incident %s: proposal %s, approval %s", incident.id,
-                 proposal.proposed_action, proposal.approval)
+                 proposal.proposed_action, proposal.approval.value)
 
         requested_by = requested_by or incident.extra.get("requested_by")
         record = await self._record_proposal(incident, proposal, channel, requested_by)
         card = card_from_proposal(incident, proposal, record)
         if note:
             card.status_note = note
-        if self._paused() and record.status is ApprovalStatus.AUTOMATIC:
-            card.state = CardState.PAUSED
         await self._show_card(incident, channel, card)
 
         self.audit.record(AuditKind.DECISION, incident_id=incident.id, user_id=requested_by,
@@ -222,7 +225,7 @@ class IncidentFlows:
                           approval=str(proposal.approval.value), category=record.hypothesis_category,
                           confidence=record.confidence, blast_level=record.blast_level)
 
-        if record.status is ApprovalStatus.AUTOMATIC and not self._paused():
+        if record.status is ApprovalStatus.AUTOMATIC:
             if await self.desk.claim_automatic(record):
                 await self.execute(record, approved_by=None)
         return record
@@ -238,8 +241,9 @@ class IncidentFlows:
         if previous is not None and previous.status is ApprovalStatus.PENDING:
             await self.desk.set_status(incident.id, previous.proposal_id, ApprovalStatus.SUPERSEDED)
 
+        # While execution is paused an automatic action waits for an approver instead.
         automatic = (proposal.approval is ApprovalRequirement.AUTOMATIC and self.settings.auto_enabled
-                     and proposal.proposed_action is not None)
+                     and proposal.proposed_action is not None and not self._paused())
         required = {ApprovalRequirement.TWO_APPROVERS: 2, ApprovalRequirement.AUTOMATIC: 0}.get(proposal.approval, 1)
         top = proposal.hypotheses[0] if proposal.hypotheses else None
         record = self.desk.new_record(
@@ -353,7 +357,7 @@ class IncidentFlows:
             self.metrics.approvals.labels(decision=decision).inc()
 
     def _paused(self) -> bool:
-        return bool(self.guards is not None and getattr(self.guards, "paused", False))
+        return self.guards is not None and self.guards.paused
 
     # --- Approve -------------------------------------------------------------
 
@@ -630,11 +634,22 @@ class IncidentFlows:
             return
         others = tuple(candidate for candidate in ActionType if candidate is not action)
         category = Category(record.hypothesis_category) if record.hypothesis_category else None
+        alert = incident.firing[-1]
+        proposal = await self.proposer.propose(alert, incident_id=incident_id, category=category,
+                                               exclude_actions=others)
+        if proposal.proposed_action is not action:
+            simulated = next((row for row in (proposal.simulation.actions if proposal.simulation else [])
+                              if row.action_type is action), None)
+            why = simulated.reasoning if simulated is not None else proposal.reasoning
+            await reply(f"`{action.value}` cannot be proposed instead: {why or 'it is no candidate here'}. "
+                        "The current proposal stays.")
+            return
+
         self.audit.record(AuditKind.DECISION, incident_id=incident_id, user_id=user_id,
                           proposal_id=proposal_id, picked_action=action.value)
-        self.spawn(self.propose(incident_id, incident.firing[-1], category=category, exclude_actions=others,
-                                note=f"<@{user_id}> picked `{action.value}` instead of `{record.action_type}`."),
-                   name=f"pick {incident_id}")
+        await self.propose(incident_id, alert, proposal=proposal,
+                           note=f"<@{user_id}> picked `{action.value}` instead of `{record.action_type}`.")
+
 
     # --- Thread replies ------------------------------------------------------
 

@@ -123,7 +123,7 @@ async def start_scenario(slack_api: SlackApiStandIn, slack_client: AsyncWebClien
     bots: list[Bot] = []
 
     async def start(*, fault: tuple[str, Category] | None = None, seed: int = 3, card_update_interval_s: float = 0.0,
-                    **overrides: Any) -> Scenario:
+                    runtime_wrapper: Callable[[Runtime], Runtime] | None = None, **overrides: Any) -> Scenario:
         options: dict[str, Any] = dict(data_dir=data_dir, verify_wait_s=0, verify_interval_s=0,
                                        approvers=APPROVERS, default_channel=INCIDENT_CHANNEL)
         options.update(overrides)
@@ -131,6 +131,8 @@ async def start_scenario(slack_api: SlackApiStandIn, slack_client: AsyncWebClien
         runtime = Runtime.build(settings, sandbox=True, seed=seed)
         if fault is not None:
             runtime.sandbox.inject_fault(*fault)  # type: ignore[union-attr]
+        if runtime_wrapper is not None:
+            runtime = runtime_wrapper(runtime)
         bot, driver = await _serve(runtime, slack_api, serve_bot, token=slack_client.token, secret=signing_secret)
         # Card refreshes are coalesced over a few seconds in production; scenarios need not wait.
         bot.flows.card_update_interval_s = card_update_interval_s
