@@ -13,9 +13,11 @@ import argparse
 import asyncio
 import logging
 import signal
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from aiohttp import web
 from prometheus_client import CollectorRegistry
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -84,7 +86,12 @@ def check_slack_settings(settings: Settings) -> SlackCredentials:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the bot until SIGINT or SIGTERM and return the exit code."""
     credentials = check_slack_settings(settings)
-    asyncio.run(serve(settings, credentials, sandbox=bool(getattr(args, "sandbox", False))))
+    mode = "Socket Mode" if credentials.socket_mode else "HTTP mode"
+
+    def announce(port: int) -> None:
+        print(f"airra: serving in {mode} on http://{settings.host}:{port} (Ctrl-C to stop)", file=sys.stderr)
+
+    asyncio.run(serve(settings, credentials, sandbox=bool(getattr(args, "sandbox", False)), on_ready=announce))
     return 0
 
 
@@ -128,29 +135,40 @@ async def serve(
         webhook_handler=webhook,
         registry=metrics.registry,
     )
-    runner, port = await start_web_app(web_app, host=settings.host, port=settings.port)
-
+    runner: web.AppRunner | None = None
     socket_handler = None
-    if credentials.socket_mode:
-        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-        socket_handler = AsyncSocketModeHandler(bot.app, credentials.app_token)
-        await socket_handler.connect_async()
-        log.info("connected to Slack over Socket Mode")
-    else:
-        log.info("Slack request URL: http://%s:%s/slack/events", settings.host, port)
-
-    stop_event = stop or _stop_on_signals()
-    if on_ready is not None:
-        on_ready(port)
     try:
+        runner, port = await _start_server(web_app, settings)
+        if credentials.socket_mode:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            socket_handler = AsyncSocketModeHandler(bot.app, credentials.app_token)
+            await socket_handler.connect_async()
+            log.info("connected to Slack over Socket Mode")
+        else:
+            log.info("Slack request URL: http://%s:%s/slack/events", settings.host, port)
+
+        stop_event = stop or _stop_on_signals()
+        if on_ready is not None:
+            on_ready(port)
         await stop_event.wait()
     finally:
         log.info("shutting down")
         if socket_handler is not None:
             await socket_handler.close_async()
-        await runner.cleanup()
+        if runner is not None:
+            await runner.cleanup()
         await bot.close()
+
+
+async def _start_server(web_app: web.Application, settings: Settings) -> tuple[web.AppRunner, int]:
+    try:
+        return await start_web_app(web_app, host=settings.host, port=settings.port)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen on {settings.host}:{settings.port} ({exc.strerror or exc}): "
+            "set AIRRA_PORT to a free port or AIRRA_HOST to an address of this machine."
+        ) from exc
 
 
 def _web_client(settings: Settings, token: str) -> AsyncWebClient:

@@ -121,3 +121,22 @@ async def test_http_mode_serves_verified_bot(data_dir: Path, slack_api: SlackApi
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=20)
+
+
+async def test_port_in_use_names_setting(data_dir: Path, slack_api: SlackApiStandIn) -> None:
+    busy, port = await start_web_app(build_web_app(bolt_app=None), host="127.0.0.1", port=0)
+    settings = Settings(
+        data_dir=data_dir,
+        port=port,
+        slack_api_url=slack_api.base_url,
+        slack_bot_token=SecretStr("xoxb-test"),
+        slack_signing_secret=SecretStr(SECRET),
+    )
+    try:
+        with pytest.raises(ConfigError) as error:
+            await serve(settings, check_slack_settings(settings), sandbox=True, stop=asyncio.Event())
+    finally:
+        await busy.cleanup()
+
+    assert f"cannot listen on 127.0.0.1:{port}" in str(error.value)
+    assert "AIRRA_PORT" in str(error.value)

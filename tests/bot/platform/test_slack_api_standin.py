@@ -311,3 +311,33 @@ def test_render_text_shows_card_layout() -> None:
 
 def test_render_text_without_blocks_uses_text() -> None:
     assert render_text({"text": "Recorded: wrong category <#C0INCIDENT|incidents>"}) == "Recorded: wrong category #incidents"
+
+
+async def test_response_url_replaces_or_whispers(slack_client: AsyncWebClient, slack_api: SlackApiStandIn) -> None:
+    import aiohttp
+
+    posted = await slack_client.chat_postMessage(channel="C0INCIDENT", text="card")
+    on_card = slack_api.response_url(channel="C0INCIDENT", user="U0BOB", message_ts=posted["ts"])
+    on_command = slack_api.response_url(channel="C0INCIDENT", user="U0BOB")
+
+    async with aiohttp.ClientSession() as session:
+        await session.post(on_card, json={"replace_original": True, "text": "approved"})
+        await session.post(on_command, json={"text": "Usage: /airra blast SERVICE"})
+        await session.post(on_command, json={"response_type": "in_channel", "text": "status: 2 open incidents"})
+
+    assert slack_api.message("C0INCIDENT", posted["ts"])["text"] == "approved"
+    assert [item["text"] for item in slack_api.ephemerals_for("U0BOB")] == ["Usage: /airra blast SERVICE"]
+    assert [message["text"] for message in slack_api.messages_in("C0INCIDENT")] == ["approved", "status: 2 open incidents"]
+    assert len(slack_api.responses) == 3
+
+
+async def test_render_channel_indents_thread(slack_client: AsyncWebClient, slack_api: SlackApiStandIn) -> None:
+    parent = await slack_client.chat_postMessage(channel="C0INCIDENT", text="card")
+    await slack_client.chat_postMessage(channel="C0INCIDENT", text="executing restart_pod", thread_ts=parent["ts"])
+
+    assert slack_api.render_channel("C0INCIDENT") == "card\n\n    │ executing restart_pod"
+
+
+async def test_wait_for_messages_times_out(slack_api: SlackApiStandIn) -> None:
+    with pytest.raises(TimeoutError, match="within 0.1 s"):
+        await slack_api.wait_for_messages("C0INCIDENT", 1, timeout=0.1)
