@@ -174,6 +174,8 @@ class Proposer:
         now = self.clock()
         if alert.service is None or alert.service not in self.topology:
             return await self._unscoped(alert, incident_id, now)
+        if alert.status is AlertStatus.RESOLVED:
+            return await self._resolved(alert, incident_id, now)
 
         service = self.topology.service(alert.service)
         metrics = ReadOnceMetrics(self.metrics)
@@ -235,6 +237,21 @@ class Proposer:
                        "to the alert rule."),
             approval=ApprovalRequirement.NOT_PROPOSED,
             approval_reasoning="nothing to approve: unscoped alert",
+            act_decision=None, created_at=now,
+        )
+
+    async def _resolved(self, alert: Alert, incident_id: str, now: datetime) -> Proposal:
+        diagnoser = Diagnoser(self.topology, self.metrics, self.priors)
+        hypotheses = await diagnoser.diagnose(alert, incident_id=incident_id)
+        log.info("incident %s: alert %s on %s is resolved, nothing proposed", incident_id, alert.alertname,
+                 alert.service)
+        return Proposal(
+            incident_id=incident_id, alert=alert,
+            service=self.topology.service(alert.service) if alert.service else None,
+            hypotheses=hypotheses, blast=None, simulation=None, proposed_action=None, params=None,
+            reasoning="No action proposed: the alert is resolved.",
+            approval=ApprovalRequirement.NOT_PROPOSED,
+            approval_reasoning="nothing to approve: resolved alert",
             act_decision=None, created_at=now,
         )
 

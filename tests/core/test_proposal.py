@@ -257,3 +257,15 @@ async def test_failing_database_dependency_acts_on_caller(settings: Settings) ->
     assert proposal.hypotheses[0].category is Category.DATABASE_ISSUE
     assert proposal.hypotheses[0].blamed_service == "db"
     assert proposal.proposed_action is A.RESTART_POD
+
+
+async def test_resolved_alert_proposes_nothing(shop: Topology, settings: Settings) -> None:
+    metrics = TableMetrics({"web": {Signal.ERROR_RATIO: 0.2, Signal.REQUEST_RATE: 10}})
+    alert = make_alert("HighErrorRate", "web").model_copy(update={"status": AlertStatus.RESOLVED})
+    proposal = await proposer(shop, metrics, settings).propose(alert, incident_id="inc-15")
+    assert proposal.proposed_action is None
+    assert proposal.blast is None
+    assert proposal.approval is ApprovalRequirement.NOT_PROPOSED
+    assert proposal.reasoning == "No action proposed: the alert is resolved."
+    assert proposal.service is not None
+    assert proposal.service.name == "web"

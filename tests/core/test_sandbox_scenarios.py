@@ -60,3 +60,19 @@ async def test_sandbox_rollback_targets_previous_revision(settings: Settings) ->
     assert proposal.params is not None
     assert proposal.params.model_dump()["to_revision"] == state.previous_revision
     assert proposal.approval is ApprovalRequirement.TWO_APPROVERS
+
+
+@pytest.mark.parametrize(("service", "fault", "fault_service", "alertname", "category", "action"), SCENARIOS)
+async def test_proposal_json_round_trip(settings: Settings, service: str, fault: Category, fault_service: str | None,
+                                        alertname: str, category: Category, action: ActionType) -> None:
+    runtime = Runtime.build(settings, sandbox=True, seed=0)
+    runtime.sandbox.inject_fault(fault_service or service, fault)
+    proposer = Proposer(runtime.topology, runtime.metrics, runtime.executor.service_state, settings)
+    alert = Alert(source=AlertSource.MANUAL, status=AlertStatus.FIRING, alertname=alertname, service=service,
+                  fingerprint="round-trip")
+    proposal = await proposer.propose(alert, incident_id="inc-json")
+
+    restored = type(proposal).model_validate_json(proposal.model_dump_json())
+
+    assert restored == proposal
+    assert type(restored.params) is type(proposal.params)
