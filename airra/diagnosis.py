@@ -187,7 +187,7 @@ class Hypothesis(BaseModel):
     confidence: float = Field(ge=0, le=1)
     evidence: list[str]
     terms: dict[str, float] = Field(description="base, evidence, anomaly, topology, learned")
-    blamed_service: str | None = Field(default=None, description="the service the hypothesis says is at fault")
+    blamed_service: str | None = Field(default=None, description="the service the hypothesis blames")
     signals: list[EvidenceSignal] = Field(default_factory=list)
 
 

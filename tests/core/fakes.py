@@ -12,7 +12,7 @@ from airra.metrics import MetricsSnapshot, Reading, Signal
 
 
 class TableMetrics:
-    """A MetricsSource answering from a {service: {signal: value}} table.
+    """A MetricsSource that reads values from a {service: {signal: value}} table.
 
     A signal missing from the table is unavailable with the reason "no series",
     as a real source reports an empty query result. Every read is recorded.

@@ -53,7 +53,7 @@ def test_blast_level_boundaries(score: float, level: BlastLevel) -> None:
 
 
 def test_level_boundary_survives_float_noise() -> None:
-    # 0.30·(2/10) + 0.20·0.7 is 0.19999999999999998 in floating point; the table says LOW.
+    # 0.30·(2/10) + 0.20·0.7 is 0.19999999999999998 in floating point, but the table puts 0.2 in LOW.
     score, _ = blast_score(2, 0, 0.0, Criticality.HIGH)
     assert score == 0.2
     assert blast_level(score) is BlastLevel.LOW

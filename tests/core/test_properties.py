@@ -34,7 +34,10 @@ signals = st.builds(
 def test_blast_score_bounded(n: int, qps: float, propagation: float, criticality: Criticality) -> None:
     score, terms = blast_score(n, qps, propagation, criticality)
     assert 0.0 <= score <= 1.0
-    assert terms[0] <= 0.30 and terms[1] <= 0.25 and terms[2] <= 0.25 and terms[3] <= 0.20
+    assert terms[0] <= 0.30
+    assert terms[1] <= 0.25
+    assert terms[2] <= 0.25
+    assert terms[3] <= 0.20
 
 
 @given(counts, counts, rates, rates, shares, shares, st.sampled_from(CRITICALITIES), st.sampled_from(CRITICALITIES))

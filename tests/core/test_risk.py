@@ -70,7 +70,7 @@ def test_select_best_gates_on_confidence(registry: ActionRiskRegistry) -> None:
 
 
 def test_min_confidence_filters_by_success_prior(registry: ActionRiskRegistry) -> None:
-    # Without a diagnosis confidence, the success prior stands in: clear_cache (0.65) fails 0.70.
+    # Without a diagnosis confidence, the success prior is the gate: clear_cache (0.65) fails 0.70.
     best, _ = registry.select_best_action([A.CLEAR_CACHE, A.ROLLBACK_DEPLOYMENT], "medium", 1.0, min_confidence=0.70)
     assert best is A.ROLLBACK_DEPLOYMENT
     best, reasoning = registry.select_best_action([A.CLEAR_CACHE, A.DRAIN_NODE], "medium", 1.0, min_confidence=0.70)
