@@ -35,6 +35,7 @@ from airra.verification import PostActionVerifier
 from bot.approvals import ApprovalDesk, ApproverPolicy
 from bot.audit import AuditLog
 from bot.commands import CommandRunner
+from bot.errors import make_error_handler
 from bot.flows import IncidentFlows
 from bot.listeners import register_listeners
 from bot.listeners.events import EventContext
@@ -148,7 +149,7 @@ def build_bot(
         app.middleware(metrics.bolt_middleware())
     events = EventContext(topology=runtime.topology, deduplicator=EventDeduplicator())
     register_listeners(app, flows=flows, commands=commands, events=events)
-    _register_error_handler(app, metrics)
+    app.error(make_error_handler(metrics=metrics))
 
     log.info("bot built over %s with data in %s", "the sandbox" if runtime.sandbox is not None else "live systems",
              data_dir)
@@ -164,11 +165,3 @@ def _guarded_executor(runtime: Runtime) -> tuple[Executor, Guards]:
 
     guards = Guards(runtime.settings, runtime.topology, runtime.settings.data_dir / "state")
     return GuardedExecutor(runtime.executor, guards), guards
-
-
-def _register_error_handler(app: AsyncApp, metrics: BotMetrics | None) -> None:
-    @app.error
-    async def on_error(error: Exception, body: dict[str, Any]) -> None:
-        if metrics is not None:
-            metrics.errors.labels(kind=type(error).__name__).inc()
-        log.error("unhandled error in a Slack listener (%s): %s", body.get("type"), error, exc_info=error)

@@ -35,6 +35,7 @@ from bot.approvals import ApprovalDesk, ApproverPolicy, VoteOutcome
 from bot.audit import AuditKind, AuditLog
 from bot.cards import CardState, IncidentCard, RejectSubmission, card_from_proposal, render_card
 from bot.corrections import Correction, parse_correction
+from bot.errors import describe_error
 from bot.messaging import SlackPoster
 from bot.observability import BotMetrics
 from bot.state import (
@@ -108,20 +109,28 @@ class IncidentFlows:
 
     # --- Background work -----------------------------------------------------
 
-    def spawn(self, coroutine: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
-        """Run a flow step in the background, logging any error it raises."""
-        task = asyncio.get_running_loop().create_task(self._logged(coroutine, name), name=name)
+    def spawn(self, coroutine: Coroutine[Any, Any, Any], *, name: str, incident_id: str | None = None) -> asyncio.Task[Any]:
+        """Run a flow step in the background; an error it raises is logged and told in the incident thread."""
+        task = asyncio.get_running_loop().create_task(self._reported(coroutine, name, incident_id), name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _logged(self, coroutine: Coroutine[Any, Any, Any], name: str) -> Any:
+    async def _reported(self, coroutine: Coroutine[Any, Any, Any], name: str, incident_id: str | None) -> Any:
         try:
             return await coroutine
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("background step %s failed", name)
+        except Exception as exc:
+            if self.metrics is not None:
+                self.metrics.errors.labels(kind=type(exc).__name__).inc()
+            text = describe_error(exc, where=name, incident_id=incident_id)
+            if incident_id is not None:
+                try:
+                    await self._post_in_thread(incident_id, text)
+                except Exception as report_error:  # noqa: BLE001 - reporting an error must never raise another
+                    log.warning("incident %s: could not report the failure of %s in the thread: %s",
+                                incident_id, name, report_error)
             return None
 
     async def drain(self) -> None:
@@ -161,11 +170,11 @@ class IncidentFlows:
         if outcome.kind in (IngestKind.OPENED, IngestKind.REOPENED):
             self.audit.record(AuditKind.INCIDENT_OPENED, incident_id=incident.id, user_id=None,
                               trigger=outcome.kind.value, service=incident.service, alertname=incident.alertname)
-            self.spawn(self.propose(incident.id, outcome.alert), name=f"propose {incident.id}")
+            self.spawn(self.propose(incident.id, outcome.alert), name=f"propose {incident.id}", incident_id=incident.id)
         elif outcome.kind is IngestKind.UPDATED:
             self._schedule_card_refresh(incident.id)
         elif outcome.kind is IngestKind.RESOLVED:
-            self.spawn(self.incident_resolved(incident.id), name=f"resolve {incident.id}")
+            self.spawn(self.incident_resolved(incident.id), name=f"resolve {incident.id}", incident_id=incident.id)
 
     async def open_by_hand(self, service: str, *, requested_by: str, category: Category | None,
                            channel: str | None) -> Incident:
@@ -178,7 +187,7 @@ class IncidentFlows:
                           trigger="by_hand", service=service, category=str(category) if category else None)
         alert = next(iter(incident.alerts.values()))
         self.spawn(self.propose(incident.id, alert, category=category, requested_by=requested_by),
-                   name=f"propose {incident.id}")
+                   name=f"propose {incident.id}", incident_id=incident.id)
         return incident
 
     # --- Proposal and card ---------------------------------------------------
@@ -415,7 +424,8 @@ class IncidentFlows:
             return
 
         if result.execute:
-            self.spawn(self.execute(record, approved_by=user_id), name=f"execute {incident_id}")
+            self.spawn(self.execute(record, approved_by=user_id), name=f"execute {incident_id}",
+                       incident_id=incident_id)
 
     async def _situation_changed(self, record: ApprovalRecord) -> str | None:
         """Return why the proposal is stale (alert no longer firing, blast level changed), or None."""
