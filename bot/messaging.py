@@ -81,6 +81,7 @@ class SlackPoster:
         self.clock = clock
         self.sleep = sleep
         self._channel_locks: dict[str, asyncio.Lock] = {}
+        self._report_locks: dict[str, asyncio.Lock] = {}
         self._last_post: dict[str, float] = {}
         _ensure_rate_limit_retries(client, rate_limit_retries)
 
@@ -194,11 +195,13 @@ class SlackPoster:
         messages = pack_report(parts, title=title)
         posted: list[str] = []
 
-        for number, blocks in enumerate(messages, start=1):
-            fallback = _fallback_text(title, number, len(messages), blocks)
-            target_thread = thread_ts or (posted[0] if posted else None)
-            ts = await self._post_paced(channel, blocks, fallback, target_thread, incident_id)
-            posted.append(ts)
+        # One report at a time per channel, so two reports' parts never interleave.
+        async with self._lock(self._report_locks, channel):
+            for number, blocks in enumerate(messages, start=1):
+                fallback = _fallback_text(title, number, len(messages), blocks)
+                target_thread = thread_ts or (posted[0] if posted else None)
+                ts = await self._post_paced(channel, blocks, fallback, target_thread, incident_id)
+                posted.append(ts)
 
         log.info("incident %s: report %r posted to %s in %d message(s)", incident_id or "-", title or "", channel, len(posted))
         return posted
@@ -216,7 +219,7 @@ class SlackPoster:
             arguments["thread_ts"] = thread_ts
 
         # asyncio.Lock wakes waiters in FIFO order, so a channel's messages keep their order.
-        async with self._channel_lock(channel):
+        async with self._lock(self._channel_locks, channel):
             last = self._last_post.get(channel)
             if last is not None:
                 wait = self.min_interval_s - (self.clock() - last)
@@ -259,10 +262,11 @@ class SlackPoster:
                             incident_id or "-", method, wait_s, attempt)
                 await self.sleep(wait_s)
 
-    def _channel_lock(self, channel: str) -> asyncio.Lock:
-        lock = self._channel_locks.get(channel)
+    @staticmethod
+    def _lock(locks: dict[str, asyncio.Lock], channel: str) -> asyncio.Lock:
+        lock = locks.get(channel)
         if lock is None:
-            lock = self._channel_locks[channel] = asyncio.Lock()
+            lock = locks[channel] = asyncio.Lock()
         return lock
 
 

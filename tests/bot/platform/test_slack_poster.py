@@ -216,3 +216,18 @@ def test_retry_after_parsing() -> None:
     assert retry_after_s({"retry-after": ["12"]}) == 12.0
     assert retry_after_s({}) == 1.0
     assert retry_after_s({"Retry-After": "soon"}) == 1.0
+
+
+async def test_concurrent_reports_stay_contiguous(slack_client: AsyncWebClient, slack_api: SlackApiStandIn) -> None:
+    poster = SlackPoster(slack_client, min_interval_s=0)
+    card = await slack_client.chat_postMessage(channel="C0INCIDENT", text="card")
+
+    first, second = await asyncio.gather(
+        poster.post_report("C0INCIDENT", card["ts"], "Verification", report_text(300)),
+        poster.post_report("C0INCIDENT", card["ts"], "Rollback", report_text(300)),
+    )
+
+    thread = [reply["ts"] for reply in slack_api.thread("C0INCIDENT", card["ts"])]
+    assert len(first) > 1
+    assert len(second) > 1
+    assert thread in (first + second, second + first)
