@@ -137,11 +137,19 @@ class Mistake(BaseModel):
 
 
 class CategoryFeedback(BaseModel):
-    """Confirmed and corrected hypotheses of one category."""
+    """Operator judgements of one hypothesis category and of the actions taken for it."""
 
     category: str
     confirmed: int
     corrected: int
+    actions_successful: int = 0
+    actions_inappropriate: int = 0
+
+    @property
+    def action_success_rate(self) -> float | None:
+        """Share of rated actions marked successful, or None without ratings."""
+        rated = self.actions_successful + self.actions_inappropriate
+        return self.actions_successful / rated if rated else None
 
     @property
     def judged(self) -> int:
@@ -195,6 +203,14 @@ class AccuracyMetrics(BaseModel):
     prior_adjustments: list[PriorAdjustment] = Field(description="learned over all feedback, not only the window")
 
 
+_CATEGORY_COLUMNS = {
+    FeedbackType.HYPOTHESIS_CORRECT: 0,
+    FeedbackType.HYPOTHESIS_INCORRECT: 1,
+    FeedbackType.ACTION_SUCCESSFUL: 2,
+    FeedbackType.ACTION_INAPPROPRIATE: 3,
+}
+
+
 class _PriorSums(BaseModel):
     judged: int = 0
     confirmed: int = 0
@@ -211,6 +227,7 @@ class _FeedbackAccumulator:
         self.by_type: dict[str, int] = {}
         self.mistakes: dict[tuple[str, str], int] = {}
         self.better_actions: dict[tuple[str, str], int] = {}
+        # category -> [confirmed, corrected, actions successful, actions inappropriate]
         self.categories: dict[str, list[int]] = {}
         self.outcomes: dict[str, int] = {}
         self.resolution_sum = 0.0
@@ -228,10 +245,11 @@ class _FeedbackAccumulator:
         self.by_type[kind.value] = self.by_type.get(kind.value, 0) + 1
 
         airra_category = feedback.airra_hypothesis_category.value if feedback.airra_hypothesis_category else "(not recorded)"
-        if kind is FeedbackType.HYPOTHESIS_CORRECT:
-            self.categories.setdefault(airra_category, [0, 0])[0] += 1
-        elif kind is FeedbackType.HYPOTHESIS_INCORRECT:
-            self.categories.setdefault(airra_category, [0, 0])[1] += 1
+        column = _CATEGORY_COLUMNS.get(kind)
+        if column is not None:
+            self.categories.setdefault(airra_category, [0, 0, 0, 0])[column] += 1
+
+        if kind is FeedbackType.HYPOTHESIS_INCORRECT:
             if feedback.correct_hypothesis_category is not None:
                 key = (airra_category, feedback.correct_hypothesis_category.value)
                 self.mistakes[key] = self.mistakes.get(key, 0) + 1
@@ -252,7 +270,8 @@ class _FeedbackAccumulator:
         successful = self.by_type.get(FeedbackType.ACTION_SUCCESSFUL.value, 0)
         inappropriate = self.by_type.get(FeedbackType.ACTION_INAPPROPRIATE.value, 0)
         categories = [
-            CategoryFeedback(category=name, confirmed=counts[0], corrected=counts[1])
+            CategoryFeedback(category=name, confirmed=counts[0], corrected=counts[1],
+                             actions_successful=counts[2], actions_inappropriate=counts[3])
             for name, counts in sorted(self.categories.items(), key=lambda item: (-sum(item[1]), item[0]))
         ]
         metrics = AccuracyMetrics(
@@ -528,10 +547,12 @@ def _render_accuracy(metrics: AccuracyMetrics) -> list[str]:
 
 
 def _render_categories(metrics: AccuracyMetrics) -> list[str]:
-    lines = [f"  {'Category':<24}{'Confirmed':>10}{'Corrected':>10}{'Accuracy':>10}"]
+    lines = [f"  {'Category':<22}{'Confirmed':>10}{'Corrected':>10}{'Accuracy':>10}{'Actions OK':>12}"]
     for c in metrics.category_performance:
         accuracy = f"{c.accuracy:.1%}" if c.accuracy is not None else "no data"
-        lines.append(f"  {c.category:<24}{c.confirmed:>10}{c.corrected:>10}{accuracy:>10}")
+        rated = c.actions_successful + c.actions_inappropriate
+        actions = f"{c.actions_successful}/{rated}" if rated else "no data"
+        lines.append(f"  {c.category:<22}{c.confirmed:>10}{c.corrected:>10}{accuracy:>10}{actions:>12}")
     return lines
 
 

@@ -96,9 +96,11 @@ def outcome_record(
 
     The time to resolution runs from ``opened_at`` to the verification and is
     set only when the outcome counts as a success: an action that did not fix
-    the incident did not resolve it.
+    the incident did not resolve it. A dry run or a failed execution is
+    stored as not executed, so it never counts as a trial.
     """
-    success = counts_as_success(verification.status, partial_success_counts=partial_success_counts)
+    executed = execution.status is ExecutionStatus.SUCCEEDED
+    success = executed and counts_as_success(verification.status, partial_success_counts=partial_success_counts)
     resolution_s = None
     if success and opened_at is not None:
         resolution_s = max(0.0, (verification.verified_at - opened_at).total_seconds())
@@ -112,7 +114,7 @@ def outcome_record(
         hypothesis_description=hypothesis_description,
         confidence_score=confidence,
         action_type=execution.request.action_type,
-        action_executed=execution.status is ExecutionStatus.SUCCEEDED,
+        action_executed=executed,
         outcome_status=verification.status,
         outcome_success=success,
         before_metrics=verification.before_values(),

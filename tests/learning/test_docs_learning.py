@@ -70,9 +70,9 @@ def _feedback_example(directory: Path) -> str:
                  "airra_confidence": 0.8, "correct_hypothesis_category": Category.CPU_SPIKE}] * 3
     entries += [{"feedback_type": FeedbackType.HYPOTHESIS_INCORRECT, "airra_hypothesis_category": Category.DATABASE_ISSUE,
                  "airra_confidence": 0.6, "correct_hypothesis_category": Category.NETWORK_ISSUE}]
-    entries += [{"feedback_type": FeedbackType.ACTION_SUCCESSFUL}] * 2
-    entries += [{"feedback_type": FeedbackType.ACTION_INAPPROPRIATE, "airra_action_type": ActionType.RESTART_POD,
-                 "correct_action_type": ActionType.SCALE_UP}]
+    entries += [{"feedback_type": FeedbackType.ACTION_SUCCESSFUL, "airra_hypothesis_category": Category.MEMORY_LEAK}] * 2
+    entries += [{"feedback_type": FeedbackType.ACTION_INAPPROPRIATE, "airra_hypothesis_category": Category.MEMORY_LEAK,
+                 "airra_action_type": ActionType.RESTART_POD, "correct_action_type": ActionType.SCALE_UP}]
     entries += [{"feedback_type": FeedbackType.INCIDENT_RESOLVED, "time_to_resolution_seconds": 420.0}]
     for index, fields in enumerate(entries):
         collector.record_feedback(OperatorFeedback(

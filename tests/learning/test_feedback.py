@@ -54,8 +54,10 @@ def _mixed_month() -> list[OperatorFeedback]:
         _right(Category.MEMORY_LEAK), _right(Category.MEMORY_LEAK), _right(Category.MEMORY_LEAK),
         _wrong(Category.MEMORY_LEAK, Category.CPU_SPIKE), _wrong(Category.MEMORY_LEAK, Category.CPU_SPIKE),
         _wrong(Category.DATABASE_ISSUE, Category.NETWORK_ISSUE),
-        _feedback(F.ACTION_SUCCESSFUL), _feedback(F.ACTION_SUCCESSFUL),
-        _feedback(F.ACTION_INAPPROPRIATE, airra_action_type=ActionType.RESTART_POD, correct_action_type=ActionType.SCALE_UP),
+        _feedback(F.ACTION_SUCCESSFUL, airra_hypothesis_category=Category.MEMORY_LEAK),
+        _feedback(F.ACTION_SUCCESSFUL, airra_hypothesis_category=Category.MEMORY_LEAK),
+        _feedback(F.ACTION_INAPPROPRIATE, airra_hypothesis_category=Category.MEMORY_LEAK,
+                  airra_action_type=ActionType.RESTART_POD, correct_action_type=ActionType.SCALE_UP),
         _feedback(F.INCIDENT_RESOLVED, time_to_resolution_seconds=300),
         _feedback(F.INCIDENT_ESCALATED, time_to_resolution_seconds=900),
         _feedback(F.GENERAL_COMMENT, feedback_text="thanks"),
@@ -123,9 +125,12 @@ def test_metrics_of_mixed_month(tmp_path: Path) -> None:
     assert [(m.airra, m.actual, m.count) for m in metrics.better_actions] == [("restart_pod", "scale_up", 1)]
     assert metrics.outcomes == {"escalated": 1, "resolved": 1}
     assert metrics.mean_time_to_resolution_s == pytest.approx(600.0)
-    assert [(c.category, c.confirmed, c.corrected) for c in metrics.category_performance] == [
-        ("memory_leak", 3, 2), ("database_issue", 0, 1),
-    ]
+    assert [
+        (c.category, c.confirmed, c.corrected, c.actions_successful, c.actions_inappropriate)
+        for c in metrics.category_performance
+    ] == [("memory_leak", 3, 2, 2, 1), ("database_issue", 0, 1, 0, 0)]
+    assert metrics.category_performance[0].action_success_rate == pytest.approx(2 / 3)
+    assert metrics.category_performance[1].action_success_rate is None
 
 
 def test_window_excludes_old_feedback(tmp_path: Path) -> None:
@@ -264,7 +269,9 @@ def test_report_layout(tmp_path: Path) -> None:
     assert "  AIRRA: 'memory_leak' → Actually: 'cpu_spike' (2 times)" in lines
     assert "  AIRRA: 'database_issue' → Actually: 'network_issue' (1 time)" in lines
     assert "  AIRRA: 'restart_pod' → Better: 'scale_up' (1 time)" in lines
-    assert "  memory_leak                      3         2     60.0%" in lines
+    assert "  Category               Confirmed Corrected  Accuracy  Actions OK" in lines
+    assert "  memory_leak                    3         2     60.0%         2/3" in lines
+    assert "  database_issue                 0         1      0.0%     no data" in lines
     assert "  memory_leak                   5     60.0%    0.80      -0.100" in lines
     assert "  waiting for 5 judgements: cpu_spike 1/5, database_issue 1/5" in lines
 
