@@ -155,6 +155,9 @@ class JsonlStore:
 
         Called with the exclusive lock held, so the file ends at a line
         boundary (or at a torn fragment, which has no usable id).
+
+        NOTE: the first append in a process parses every line, and holds the
+        lock meanwhile: about 9 s for a million records on a 2-core VM.
         """
         if self._known_ids is None:
             self._known_ids = set()
