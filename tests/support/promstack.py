@@ -80,8 +80,8 @@ class ServiceLoad:
     """The traffic a fake service serves: rate, outcome shares and latency."""
 
     rate_rps: float = 10.0
-    error_ratio: float = 0.0  # share answered with 5xx, split evenly over 500 and 503
-    client_error_ratio: float = 0.0  # share answered with 404, which is no server error
+    error_ratio: float = 0.0  # share of requests with a 5xx status, split evenly over 500 and 503
+    client_error_ratio: float = 0.0  # share of requests with status 404, which is no server error
     latency_s: float = 0.05  # every request takes this long
     up: bool = True  # False makes the service's scrape fail, so up{service} is 0
 
@@ -138,7 +138,7 @@ class FakeExporter:
     as fractional request counts, so ``rate()`` over a window that saw one
     load returns that load's numbers up to the scrape timing jitter. The
     load of each service spreads evenly over ``pods`` series, labelled
-    ``pod="<service>-<n>"``, so a query that forgets ``sum`` returns
+    ``pod="<service>-<n>"``, so a query without ``sum`` returns
     several series.
 
     HTTP endpoints, besides the Python methods:
@@ -413,8 +413,8 @@ def alert_rules(*, error_ratio_threshold: float = 0.1, latency_p95_threshold_s: 
                 "for": for_duration,
                 "labels": {"severity": "critical"},
                 "annotations": {
-                    "summary": "{{ $labels.service }} answers more than "
-                               f"{error_ratio_threshold:.0%} of requests with 5xx",
+                    "summary": "{{ $labels.service }} returns 5xx for more than "
+                               f"{error_ratio_threshold:.0%} of requests",
                     "runbook_url": "https://runbooks.test/high-error-rate",
                 },
             },
@@ -470,6 +470,7 @@ def prometheus_server(directory: Path, *, exporter: FakeExporter, alertmanager_u
         f"--config.file={directory / 'prometheus.yml'}",
         f"--storage.tsdb.path={directory / 'data'}",
         f"--web.listen-address=127.0.0.1:{port}",
+        f"--web.external-url=http://127.0.0.1:{port}",
         "--web.enable-lifecycle",
         "--rules.alert.resend-delay=1s",
         "--log.level=warn",
@@ -518,6 +519,7 @@ def alertmanager_server(directory: Path, *, webhook_url: str, webhook_token: str
         f"--config.file={directory / 'alertmanager.yml'}",
         f"--storage.path={directory / 'data'}",
         f"--web.listen-address=127.0.0.1:{port}",
+        f"--web.external-url=http://127.0.0.1:{port}",
         "--cluster.listen-address=",
         "--log.level=warn",
     ])
