@@ -1,4 +1,4 @@
-"""Who may approve, how many approvals an action needs, and the exactly-once claim.
+"""Approver policy, approval counting and the exactly-once execution claim.
 
 The approver policy takes Slack user ids from ``settings.approvers`` and the
 members of ``settings.approver_group`` (read through usergroups.users.list and
@@ -77,7 +77,7 @@ class ApproverPolicy:
 
 
 class VoteOutcome(StrEnum):
-    """What one Approve click did."""
+    """Outcome of one Approve click."""
 
     NOT_FOUND = "not_found"
     ALREADY_DECIDED = "already_decided"
@@ -103,9 +103,10 @@ class VoteResult(BaseModel):
 class ApprovalDesk:
     """Records approvals and claims executions exactly once.
 
-    The in-process lock orders concurrent clicks on one proposal; the claim in
+    The in-process lock orders concurrent clicks on one proposal. The claim in
     the execution store, created with ``O_EXCL``, keeps the guarantee across
-    restarts and processes.
+    restarts and processes that share the data directory (a local file system;
+    ``O_EXCL`` is not reliable on every network file system).
     """
 
     def __init__(self, settings: Settings, approvals: ApprovalStore, executions: ExecutionStore) -> None:

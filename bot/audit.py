@@ -1,4 +1,4 @@
-"""Append-only audit log of every decision the bot makes or is told to make.
+"""Append-only audit log of every decision the bot makes or an operator requests.
 
 One JSON object per line in ``<data_dir>/audit.jsonl``: the time, the kind
 of entry, the incident, the Slack user id who caused it (None for the bot's
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 class AuditKind(StrEnum):
-    """What an audit entry records."""
+    """Kind of an audit entry."""
 
     INCIDENT_OPENED = "incident_opened"
     DECISION = "decision"

@@ -36,7 +36,7 @@ MAX_AFFECTED_SHOWN = 8
 
 
 class CardState(StrEnum):
-    """Where the incident stands, as the card shows it."""
+    """State of the incident as the card shows it."""
 
     AWAITING_APPROVAL = "awaiting_approval"
     NO_ACTION = "no_action"
@@ -352,7 +352,7 @@ def _action_elements(card: IncidentCard) -> list[dict[str, Any]]:
 
 def reject_modal(incident_id: str, proposal_id: str, *, proposed_action: ActionType | None,
                  hypothesis_category: Category | None) -> dict[str, Any]:
-    """Return the modal that asks why a proposal was rejected."""
+    """Build the modal that collects why a proposal was rejected."""
     category_options = [{"text": blockkit.plain_text(category.value.replace("_", " ")), "value": category.value}
                         for category in Category]
     action_options = [{"text": blockkit.plain_text(action.label), "value": action.value} for action in ActionType]
@@ -392,7 +392,7 @@ def reject_modal(incident_id: str, proposal_id: str, *, proposed_action: ActionT
 
 
 class RejectSubmission(BaseModel):
-    """What the reject modal returned."""
+    """Values submitted in the reject modal."""
 
     incident_id: str
     proposal_id: str

@@ -1,4 +1,4 @@
-"""The ``/airra`` slash command: parse the arguments, run the subcommand, return the answer.
+"""The ``/airra`` slash command: parse the arguments, run the subcommand, build the response.
 
     /airra help
     /airra analyze SERVICE [CATEGORY]     open an incident by hand
@@ -96,7 +96,7 @@ class Command(BaseModel):
 
 
 class CommandAnswer(BaseModel):
-    """What to send back: text only the user sees, or a report for the channel."""
+    """The response to a command: ephemeral text, or a report for the channel."""
 
     text: str
     ephemeral: bool = True
@@ -186,7 +186,7 @@ class CommandRunner:
         self.guards = guards
 
     async def run(self, text: str, *, user_id: str, channel_id: str | None) -> CommandAnswer:
-        """Run one command and return the answer; bad arguments give the usage."""
+        """Run one command and return its response; bad arguments return the usage."""
         try:
             command = parse_command(text, self.topology)
         except UsageError as exc:

@@ -1,9 +1,9 @@
 """Incident flows: from an alert to a card, from a click to a verified outcome.
 
 ``IncidentFlows`` is what the Slack listeners and the webhook route call.
-Each flow is one method named for what happened in the field (an alert
-arrived, an approver clicked Approve, an operator replied in the thread);
-slow work (diagnosis, execution, verification) runs in background tasks so
+Each flow is one method named for what happened in the field: an alert
+arrived, an approver clicked Approve, an operator replied in the thread.
+Slow work (diagnosis, execution, verification) runs in background tasks, so
 every Slack request is acknowledged at once.
 """
 
@@ -51,7 +51,7 @@ from bot.state import (
 log = logging.getLogger(__name__)
 
 Reply = Callable[[str], Awaitable[Any]]
-"""Sends a short answer only the clicking user sees (an ephemeral message)."""
+"""Sends a short ephemeral message, visible only to the user who clicked."""
 
 CARD_UPDATE_INTERVAL_S = 3.0
 
@@ -110,7 +110,7 @@ class IncidentFlows:
     # --- Background work -----------------------------------------------------
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any], *, name: str, incident_id: str | None = None) -> asyncio.Task[Any]:
-        """Run a flow step in the background; an error it raises is logged and told in the incident thread."""
+        """Run a flow step in the background; an error it raises is logged and reported in the incident thread."""
         task = asyncio.get_running_loop().create_task(self._reported(coroutine, name, incident_id), name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -325,7 +325,7 @@ class IncidentFlows:
         return self._card_locks.setdefault(incident_id, asyncio.Lock())
 
     def _schedule_card_refresh(self, incident_id: str) -> None:
-        """Refresh the alert count at most once per interval, so an alert storm edits the card a few times, not per alert."""
+        """Refresh the alert count once per ``card_update_interval_s`` at most, so a storm of alerts edits the card rarely."""
         if incident_id in self._pending_card_updates:
             return
         self._pending_card_updates.add(incident_id)
@@ -338,7 +338,7 @@ class IncidentFlows:
         self.spawn(refresh(), name=f"refresh card {incident_id}")
 
     async def incident_resolved(self, incident_id: str) -> None:
-        """Mark the card resolved and say so in the thread."""
+        """Mark the card resolved and post the resolution in the thread."""
         def resolved(card: IncidentCard) -> None:
             if card.state in (CardState.AWAITING_APPROVAL, CardState.NO_ACTION, CardState.PAUSED):
                 card.state = CardState.RESOLVED
@@ -692,7 +692,7 @@ class IncidentFlows:
         return correction
 
     async def explain(self, incident: Incident, *, channel: str) -> None:
-        """Answer "why" in the thread with the current proposal's reasoning."""
+        """Post the current proposal's reasoning in the thread, for a "why" question."""
         record = self.approvals.latest_for(incident.id)
         text = record.proposal_text if record is not None and record.proposal_text else (
             "No action was proposed for this incident: no alert label names a service of the topology."
@@ -704,9 +704,15 @@ class IncidentFlows:
                          text: str, *, feedback_id: str, incident: Incident | None = None,
                          correct_category: Category | None = None, better_action: ActionType | None = None) -> None:
         """Append one operator feedback record, with what AIRRA had proposed."""
-        incident = incident or (self.tracker.get(record.incident_id) if record is not None else None)
-        incident_id = record.incident_id if record is not None else (incident.id if incident else "")
-        service = record.service if record is not None else (incident.service if incident else None)
+        if incident is None and record is not None:
+            incident = self.tracker.get(record.incident_id)
+
+        incident_id = ""
+        service = None
+        if record is not None:
+            incident_id, service = record.incident_id, record.service
+        elif incident is not None:
+            incident_id, service = incident.id, incident.service
         category = record.hypothesis_category if record is not None else None
         self.feedback.record_feedback(OperatorFeedback(
             # Derived from the Slack message or proposal, so a redelivered event is stored once.

@@ -1,8 +1,8 @@
 """Durable bot state: approvals and execution claims, as JSON files.
 
-Incidents live in airra's incident store; this module keeps what the Slack
-side adds to them: the approval asked for each proposal (who approved, when it
-expires) and the execution of an approved action. Both are written to files
+Incidents live in airra's incident store. This module keeps what the Slack
+side adds to them: the approval requested for each proposal (who approved,
+when it expires) and the execution of an approved action. Both are written to files
 under ``<data_dir>/state/`` with an atomic rename, so a restart between the
 incident card and the Approve click loses nothing.
 
@@ -48,7 +48,7 @@ def state_key(incident_id: str, proposal_id: str) -> str:
 
 
 class ApprovalStatus(StrEnum):
-    """Where an approval request stands."""
+    """Status of an approval request."""
 
     PENDING = "pending"
     APPROVED = "approved"
@@ -66,7 +66,7 @@ class ApprovalVote(BaseModel):
 
 
 class ApprovalRecord(BaseModel):
-    """The approval asked for one proposal, with what is needed to execute it later.
+    """Approval requested for one proposal, with the data needed to execute it later.
 
     ``params`` is the action's parameter model as a dict; ``blast_level`` is
     the level the proposal was made at, compared again on click.
@@ -154,7 +154,7 @@ class ExecutionPhase(StrEnum):
 
 
 class ExecutionRecord(BaseModel):
-    """What happened to one approved action: the result, its verification and any rollback.
+    """Record of one approved action: its result, its verification and any rollback.
 
     ``result`` and ``rollback`` are ``ExecutionResult`` dumps, so the saved
     pre-action state survives a restart.
@@ -185,8 +185,8 @@ class FileExecutionStore:
     """Execution claims and records under ``<state_dir>/executions/``.
 
     ``claim`` creates ``<key>.claim`` with ``O_EXCL``; the file system, not the
-    process, decides the winner, so the claim also holds across restarts and
-    several processes sharing the directory.
+    process, decides the winner, so the claim stays exclusive across restarts
+    and across several processes sharing the directory.
     """
 
     def __init__(self, state_dir: Path) -> None:
@@ -264,7 +264,7 @@ class EventDeduplicator:
     """Remembers recently seen ids (Slack event ids, button clicks) for a while.
 
     Slack redelivers an event with the same ``event_id`` when the first answer
-    is late; Bolt does not filter redeliveries, so the bot checks here before
+    is late. Bolt does not filter redeliveries, so the bot checks here before
     acting. Memory is bounded by ``max_entries``.
     """
 

@@ -68,7 +68,7 @@ def register_actions(app: AsyncApp, *, flows: IncidentFlows) -> None:
 
 
 def _ephemeral(flows: IncidentFlows, body: dict[str, Any]) -> Reply:
-    """Return a function that answers the clicking user only, in the card's channel."""
+    """Return a function that sends an ephemeral message to the clicking user in the card's channel."""
     channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
     user_id = body["user"]["id"]
 

@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 COMMAND = "/airra"
 
-# Slack accepts up to five answers through one response_url.
+# Slack accepts at most five messages through one response_url, within 30 minutes of the command.
 MAX_RESPONSES = 5
 # A report part goes into one section block as preformatted text, whose limit is 3,000 characters.
 REPORT_PART_CHARS = 2900
@@ -31,7 +31,7 @@ def register_commands(app: AsyncApp, *, commands: CommandRunner) -> None:
 
 
 async def send_answer(answer: CommandAnswer, *, respond: Any, commands: CommandRunner, channel_id: str | None) -> None:
-    """Send an answer; a long report goes in parts that each fit one message."""
+    """Send a command's response; a long report goes in parts that each fit one message."""
     response_type = "ephemeral" if answer.ephemeral else "in_channel"
     if not answer.report:
         await respond(text=answer.text, response_type=response_type)

@@ -1,9 +1,9 @@
 """Message and app_mention events: alert posts, thread corrections and "why" questions.
 
-Bolt's ``IgnoringSelfEvents`` middleware drops the bot's own messages (same
-bot id or bot user id); posts by alert senders carry other bot ids and come
-through. Slack redelivers an event with the same ``event_id`` when the first
-answer was late, so each listener checks the id before acting.
+Bolt's ``IgnoringSelfEvents`` middleware drops the bot's own messages, those
+with its bot id or bot user id. Posts by alert senders carry other bot ids, so
+they come through. Slack redelivers an event with the same ``event_id`` when
+the first response was late, so each listener checks the id before acting.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ _WHY = re.compile(r"\bwhy\b", re.IGNORECASE)
 
 @dataclass
 class EventContext:
-    """What the event listeners share: the topology, the seen event ids and the bot's own ids."""
+    """State shared by the event listeners: the topology, the seen event ids and the bot's own ids."""
 
     topology: Topology
     deduplicator: EventDeduplicator

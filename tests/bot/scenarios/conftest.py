@@ -164,7 +164,3 @@ async def restart(scenario: Scenario, serve_bot: Any) -> tuple[Bot, SlackDriver]
                                secret=scenario.slack.signing_secret)
     scenario.extra_bots.append(bot)
     return bot, driver
-
-
-__all__ = ["APPROVE_ACTION_ID", "REJECT_ACTION_ID", "APPROVERS", "NON_APPROVER", "Scenario", "button_value",
-           "card_text", "has_buttons", "restart"]

@@ -13,7 +13,7 @@ from tests.bot.scenarios.conftest import APPROVE_ACTION_ID, INCIDENT_CHANNEL, St
 
 
 class BreaksAfterExecuting:
-    """Sandbox executor that injects a new fault right after each action, so verification sees it degrade."""
+    """Sandbox executor that injects a new fault right after each action, so the verification measures a degradation."""
 
     def __init__(self, cluster: SandboxCluster, service: str, category: Category) -> None:
         self.cluster = cluster

@@ -95,7 +95,7 @@ async def test_pause_blocks_execution_until_resume(start_scenario: StartScenario
     assert "*Execution:* paused" in status["text"]
 
     await scenario.post_alert("[FIRING:1] HighLatency search (critical)")
-    # The first channel message is the in-channel "Execution paused" answer.
+    # The first channel message is the in-channel "Execution paused" response.
     card = await scenario.wait_for_card(2)
     await scenario.settle()
     await scenario.click(card, APPROVE_ACTION_ID, "U0BOB")
