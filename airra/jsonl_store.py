@@ -87,6 +87,8 @@ class JsonlStore:
         line = self._encode(record)
 
         with self._lock:
+            if self._known_ids is None:
+                self._prime_index()
             self._ensure_directory()
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
@@ -150,14 +152,40 @@ class JsonlStore:
         except OSError as exc:
             raise StoreError(f"cannot create data directory {directory}: {exc}; set AIRRA_DATA_DIR to a writable path") from exc
 
+    def _prime_index(self) -> None:
+        """Index the ids already in the file without holding the exclusive lock.
+
+        Appends only add bytes after the committed size, so the prefix read
+        here stays valid, and ``_refresh_index`` later reads just the rest
+        under the lock. Other writers are not blocked while a large file is
+        indexed.
+
+        NOTE: this parses every line, about 9 s for a million records on a
+        2-core VM, so the first append of a process on a large store is slow.
+        """
+        self._known_ids = set()
+        self._indexed_bytes = 0
+        if not self.path.exists():
+            return
+
+        end = self._committed_size()
+        with open(self.path, "rb") as handle:
+            position = 0
+            while position < end:
+                raw = handle.readline()
+                if not raw or position + len(raw) > end:
+                    break
+                position += len(raw)
+                record = _parse_object(raw)
+                if record is not None and isinstance(record.get(self.id_field), str):
+                    self._known_ids.add(_id_digest(record[self.id_field]))
+        self._indexed_bytes = position
+
     def _refresh_index(self, fd: int) -> None:
         """Add the ids of lines appended since the last refresh, by any process.
 
         Called with the exclusive lock held, so the file ends at a line
         boundary (or at a torn fragment, which has no usable id).
-
-        NOTE: the first append in a process parses every line, and holds the
-        lock meanwhile: about 9 s for a million records on a 2-core VM.
         """
         if self._known_ids is None:
             self._known_ids = set()
