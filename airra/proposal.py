@@ -441,9 +441,13 @@ def render_proposal_text(proposal: Proposal) -> str:
         lines += ["", "Candidates (best first):"]
         for simulated in proposal.simulation.actions:
             mark = "✓" if simulated.recommended else "✗"
-            lines.append(f"  {mark} {simulated.action_type.value:<20} P_fix {simulated.success_probability:.3f}  "
-                         f"risk {simulated.adjusted_risk:.3f}  utility {simulated.utility:+.3f}  "
+            lines.append(f"  {mark} {simulated.action_type.value:<20} P_fix {simulated.success_probability:.4f}  "
+                         f"risk {simulated.adjusted_risk:.3f}  utility {simulated.utility:+.4f}  "
                          f"cost ${simulated.expected_cost:,.2f} / ${simulated.worst_case_cost:,.2f}")
+
+    if proposal.excluded_actions:
+        excluded = ", ".join(f"{action} ({reason})" for action, reason in proposal.excluded_actions.items())
+        lines.append(f"  not candidates: {excluded}")
 
     lines.append("")
     if proposal.proposed_action is not None:

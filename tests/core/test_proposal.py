@@ -269,3 +269,14 @@ async def test_resolved_alert_proposes_nothing(shop: Topology, settings: Setting
     assert proposal.reasoning == "No action proposed: the alert is resolved."
     assert proposal.service is not None
     assert proposal.service.name == "web"
+
+
+async def test_proposal_text_lists_candidates(shop: Topology, settings: Settings) -> None:
+    metrics = TableMetrics({"web": {Signal.MEMORY_GROWTH: 0.08, Signal.REQUEST_RATE: 100}, **healthy_callers()})
+    proposal = await proposer(shop, metrics, settings).propose(make_alert("ContainerOOMKilled", "web"),
+                                                               incident_id="inc-16")
+    text = render_proposal_text(proposal)
+    # blast: 10 callers, 100 req/s, medium → S 0.65, urgency 3.5 + 0.325 = 3.825;
+    # costs 10/60 × 100 × 3.825 and (300 + 180)/60 × 100 × 3.825
+    assert "  ✓ restart_pod          P_fix 0.4900  risk 0.350  utility +0.3150  cost $63.75 / $3,060.00" in text
+    assert "  not candidates: drain_node (not in the service's allowed_actions)" in text
