@@ -98,6 +98,15 @@ class ConfidenceOutcomeRecord(BaseModel):
     def _assume_utc(cls, value: datetime) -> datetime:
         return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
+    @field_validator("schema_version")
+    @classmethod
+    def _known_schema(cls, value: int) -> int:
+        if value > SCHEMA_VERSION:
+            raise ValueError(
+                f"schema_version {value} is newer than this AIRRA reads ({SCHEMA_VERSION}); upgrade AIRRA to read it"
+            )
+        return value
+
     @property
     def is_verified_trial(self) -> bool:
         """True when the action ran and its outcome was measured."""

@@ -118,6 +118,15 @@ class OperatorFeedback(BaseModel):
     def _assume_utc(cls, value: datetime) -> datetime:
         return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
+    @field_validator("schema_version")
+    @classmethod
+    def _known_schema(cls, value: int) -> int:
+        if value > SCHEMA_VERSION:
+            raise ValueError(
+                f"schema_version {value} is newer than this AIRRA reads ({SCHEMA_VERSION}); upgrade AIRRA to read it"
+            )
+        return value
+
     @model_validator(mode="after")
     def _fill_outcome(self) -> OperatorFeedback:
         if self.incident_outcome is None:

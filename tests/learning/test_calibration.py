@@ -194,6 +194,17 @@ def test_invalid_record_skipped_with_line(tmp_path: Path, caplog: pytest.LogCapt
     assert f"{path}:2" in caplog.text
 
 
+def test_newer_schema_skipped_with_hint(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "confidence_tracking.jsonl"
+    tracker = _tracker(tmp_path, [_record(0.7, S.SUCCESS)])
+    future = _record(0.7, S.SUCCESS).model_dump(mode="json") | {"schema_version": 2}
+    tracker.store.append(future)
+
+    assert tracker.calculate_calibration().total_records == 1
+    assert f"{path}:2" in caplog.text
+    assert "schema_version 2 is newer than this AIRRA reads (1)" in caplog.text
+
+
 def test_naive_timestamp_read_as_utc() -> None:
     record = ConfidenceOutcomeRecord.model_validate({
         "incident_id": "i", "service_name": "s", "hypothesis_category": "cpu_spike",
