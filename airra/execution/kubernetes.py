@@ -346,6 +346,9 @@ class KubernetesExecutor:
             progress = _rollout_progress(deployment, generation)
             if progress is None:
                 return
+            if _progress_deadline_exceeded(deployment):
+                raise ActionFailed(f"{change} was applied, but the deployment reports ProgressDeadlineExceeded: "
+                                   f"{progress}; check the new pods' events and logs")
             if time.monotonic() >= deadline:
                 raise ActionFailed(f"{change} was applied, but the rollout did not finish within {timeout_s:g} s: "
                                    f"{progress}; check `kubectl rollout status deployment/{name} -n {namespace}`")
@@ -651,6 +654,12 @@ def _rollout_progress(deployment: dict[str, Any], generation: int) -> str | None
         return None
     return (f"observedGeneration {observed} of {generation}, updatedReplicas {updated}/{spec_replicas}, "
             f"availableReplicas {available}/{spec_replicas}, replicas {total}")
+
+
+def _progress_deadline_exceeded(deployment: dict[str, Any]) -> bool:
+    """Return whether the controller gave up on the rollout (its progressDeadlineSeconds passed)."""
+    conditions = deployment.get("status", {}).get("conditions", [])
+    return any(c.get("type") == "Progressing" and c.get("reason") == "ProgressDeadlineExceeded" for c in conditions)
 
 
 def _split_evictable(pods: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:

@@ -60,6 +60,7 @@ class KubeStandIn:
         self.nodes: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str, Any]] = []
         self.rollouts_complete = True
+        self.progress_deadline_exceeded = False
         self.eviction_rejections: dict[tuple[str, str], int] = {}
         self.forbidden: set[tuple[str, str]] = set()
 
@@ -181,6 +182,9 @@ class KubeStandIn:
             deployment["status"] = {"observedGeneration": deployment["metadata"]["generation"],
                                     "replicas": replicas + 1, "updatedReplicas": 1, "readyReplicas": replicas,
                                     "availableReplicas": replicas - 1}
+            if self.progress_deadline_exceeded:
+                deployment["status"]["conditions"] = [{"type": "Progressing", "status": "False",
+                                                       "reason": "ProgressDeadlineExceeded"}]
 
     def _scale(self, namespace: str, name: str) -> dict[str, Any]:
         replicas = self.deployments[(namespace, name)]["spec"]["replicas"]

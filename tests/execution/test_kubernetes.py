@@ -100,6 +100,19 @@ async def test_restart_rollout_timeout_fails(topology, standin):
     assert len(standin.mutating_requests()) == 1
 
 
+async def test_restart_progress_deadline_fails_early(topology, standin):
+    standin.rollouts_complete = False
+    standin.progress_deadline_exceeded = True
+    executor = _executor(topology, standin)
+
+    # The timeout is long: the controller's ProgressDeadlineExceeded ends the wait first.
+    result = await executor.execute(_request(ActionType.RESTART_POD, RestartParams(timeout_s=600)))
+
+    assert result.status is ExecutionStatus.FAILED
+    assert "ProgressDeadlineExceeded" in result.error
+    assert "updatedReplicas 1/3" in result.error
+
+
 async def test_rollback_writes_previous_replica_set_template(topology, standin):
     executor = _executor(topology, standin)
     before = standin.deployments[("shop", "orders")]["spec"]["template"]
