@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from airra.actions import (
     ActionParams,
     ActionType,
@@ -13,6 +15,7 @@ from airra.actions import (
     ToggleFeatureFlagParams,
 )
 from airra.categories import Category
+from airra.errors import ExecutionError, UnknownServiceError
 from airra.execution.base import ActionRequest, Executor, ExecutionStatus
 from airra.metrics import MetricsSource, Signal
 from airra.sandbox import SandboxCluster, SandboxMetrics
@@ -244,3 +247,50 @@ async def test_unknown_service_reads_unavailable(topology):
 
     assert snapshot.value(Signal.ERROR_RATIO) is None
     assert "unknown service 'nope'" in snapshot.unavailable()[Signal.ERROR_RATIO]
+
+
+async def test_node_failure_hits_every_service_on_node(topology):
+    cluster = SandboxCluster(topology, seed=3)
+    cluster.inject_fault("orders", Category.NODE_FAILURE, node="node-1")
+    fault = cluster.faults[0]
+    on_node = [name for name, d in cluster.deployments.items() if any(p.node == "node-1" for p in d.pods)]
+
+    # Deployments of three or more replicas have a pod on every node.
+    assert {"orders", "cart"} <= set(on_node)
+    assert all(cluster.intensity(fault, name) > 0.0 for name in on_node)
+    assert (await cluster.service_state("orders")).ready_nodes == 2
+
+    await cluster.execute(_request("cart", ActionType.RESTART_POD, RestartParams()))
+    # A restart reschedules only cart's pods away from the failed node.
+    assert cluster.intensity(fault, "cart") == 0.0
+    assert cluster.intensity(fault, "orders") > 0.0
+
+    await cluster.execute(_request("orders", ActionType.DRAIN_NODE, DrainNodeParams(node="node-1")))
+    assert all(cluster.intensity(fault, name) == 0.0 for name in cluster.deployments)
+
+
+def test_inject_fault_rejects_unknown_flag_and_node(topology):
+    cluster = SandboxCluster(topology)
+
+    with pytest.raises(ExecutionError, match="has no feature flag 'nope'"):
+        cluster.inject_fault("search", Category.ERROR_SPIKE, flag="nope")
+    with pytest.raises(ExecutionError, match="unknown node 'node-9'"):
+        cluster.inject_fault("search", Category.NODE_FAILURE, node="node-9")
+    with pytest.raises(UnknownServiceError):
+        cluster.inject_fault("nope", Category.CPU_SPIKE)
+    assert cluster.faults == []
+
+
+async def test_flag_undo_brings_error_spike_back(topology):
+    cluster = SandboxCluster(topology)
+    metrics = SandboxMetrics(cluster)
+    cluster.inject_fault("search", Category.ERROR_SPIKE, flag="semantic-search")
+    params = ToggleFeatureFlagParams(flag="semantic-search", enabled=False)
+
+    result = await cluster.execute(_request("search", ActionType.TOGGLE_FEATURE_FLAG, params))
+    fixed = metrics.effect("search").error_ratio
+    await cluster.rollback(result)
+    returned = metrics.effect("search").error_ratio
+
+    assert fixed == pytest.approx(0.12 * 0.05)
+    assert returned == pytest.approx(0.12)
