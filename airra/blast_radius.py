@@ -263,35 +263,32 @@ def _elevated_downstream(snapshots: list[MetricsSnapshot]) -> tuple[list[str], l
 
 def render_blast_report(assessment: BlastAssessment) -> str:
     """Render an assessment as text, with each score term so it can be checked by hand."""
+    rate_text = "unavailable" if assessment.request_rate is None else f"{assessment.request_rate:.1f} req/s"
+    terms = [
+        ("downstream services", str(assessment.affected_services_count),
+         f"0.30·min(1, {assessment.affected_services_count}/10)", assessment.downstream_term),
+        ("request rate", rate_text,
+         f"0.25·min(1, {assessment.effective_request_rate:.1f}/100)", assessment.volume_term),
+        ("error propagation", f"{assessment.error_propagation:.0%}",
+         f"0.25·{assessment.error_propagation:.4f}", assessment.propagation_term),
+        ("criticality", assessment.criticality.value,
+         f"0.20·{assessment.criticality.blast_weight:g}", assessment.criticality_term),
+    ]
     lines = [
         f"Blast radius of {assessment.service}: {assessment.level.value.upper()} "
         f"(score {assessment.score:.4f}, urgency ×{assessment.urgency_multiplier:.2f})",
         "",
-        f"  downstream services   {assessment.affected_services_count:>4}  "
-        f"term 0.30·min(1, {assessment.affected_services_count}/10) = {assessment.downstream_term:.4f}",
     ]
-    rate_text = "unavailable" if assessment.request_rate is None else f"{assessment.request_rate:.1f} req/s"
-    lines.append(
-        f"  request rate   {rate_text:>15}  term 0.25·min(1, {assessment.effective_request_rate:.1f}/100) "
-        f"= {assessment.volume_term:.4f}"
-    )
-    lines.append(
-        f"  error propagation     {assessment.error_propagation:>4.0%}  term 0.25·{assessment.error_propagation:.4f} "
-        f"= {assessment.propagation_term:.4f}"
-    )
-    lines.append(
-        f"  criticality  {assessment.criticality.value:>13}  term 0.20·{assessment.criticality.blast_weight:g} "
-        f"= {assessment.criticality_term:.4f}"
-    )
-    lines.append("")
-    lines.append(f"  users impacted (est.)  {assessment.estimated_users_impacted:,}")
-    lines.append(f"  revenue at risk        ${assessment.revenue_impact_per_hour:,.2f}/h")
+    lines += [f"  {label:<24}{value:>12}   {formula} = {term:.4f}" for label, value, formula, term in terms]
 
+    lines.append("")
+    lines.append(f"  {'users impacted (est.)':<24}{assessment.estimated_users_impacted:,}")
+    lines.append(f"  {'revenue at risk':<24}${assessment.revenue_impact_per_hour:,.2f}/h")
     if assessment.downstream:
         hops = ", ".join(f"{name} ({distance})" for name, distance in assessment.downstream.items())
-        lines.append(f"  downstream (hops)      {hops}")
+        lines.append(f"  {'downstream (hops)':<24}{hops}")
     if assessment.elevated_downstream:
-        lines.append(f"  elevated errors        {', '.join(assessment.elevated_downstream)}")
+        lines.append(f"  {'elevated errors':<24}{', '.join(assessment.elevated_downstream)}")
     for assumption in assessment.assumptions:
         lines.append(f"  assumption: {assumption}")
     return "\n".join(lines)

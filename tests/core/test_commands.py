@@ -50,9 +50,9 @@ def test_blast_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["blast", "payment-service"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("Blast radius of payment-service: ")
-    assert "downstream (hops)      orders (1), api-gateway (2), frontend (3), mobile-bff (3)" in out
-    assert "term 0.30·min(1, 4/10) = 0.1200" in out
-    assert "term 0.20·1 = 0.2000" in out
+    assert "  downstream (hops)       orders (1), api-gateway (2), frontend (3), mobile-bff (3)" in out
+    assert "   0.30·min(1, 4/10) = 0.1200" in out
+    assert "   0.20·1 = 0.2000" in out
 
 
 def test_blast_unknown_service(capsys: pytest.CaptureFixture[str]) -> None:

@@ -17,9 +17,11 @@ from airra.blast_radius import (
     ACT_SOON_MIN_CONFIDENCE,
     LEVEL_TABLE,
     BlastLevel,
+    BlastRadiusCalculator,
     act_decision,
     blast_level,
     blast_score,
+    render_blast_report,
     urgency_multiplier,
 )
 from airra.categories import Category
@@ -32,6 +34,7 @@ from airra.diagnosis import (
     confidence_terms,
 )
 from airra.execution.base import ServiceState
+from airra.metrics import Signal
 from airra.proposal import approval_for
 from airra.risk import ActionRiskRegistry, adjusted_risk, expected_cost, worst_case_cost
 from airra.settings import Settings
@@ -42,6 +45,9 @@ from airra.simulation import (
     posterior_probability,
     prior_probability,
 )
+
+from tests.core.conftest import make_topology
+from tests.core.fakes import TableMetrics
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "formulas.md"
 READY = ServiceState(service="svc", replicas=3, ready_replicas=3, revision=5, previous_revision=4,
@@ -116,6 +122,22 @@ def render_blast_examples() -> str:
                     f"| {' + '.join(f'{t:.4f}' for t in terms)} | {score:.4f} | {blast_level(score).value} "
                     f"| {urgency_multiplier(score):.2f} | {users:,} | {money(users * 0.01)} |")
     return "\n".join(rows)
+
+
+def render_blast_report_example() -> str:
+    topology = make_topology(
+        {"name": "orders", "criticality": "critical"},
+        {"name": "checkout", "depends_on": ["orders"]},
+        {"name": "web", "depends_on": ["checkout"]},
+        {"name": "mobile", "depends_on": ["checkout"]},
+    )
+    metrics = TableMetrics({
+        "orders": {Signal.REQUEST_RATE: 50.0},
+        "checkout": {Signal.ERROR_RATIO: 0.04, Signal.REQUEST_RATE: 30.0},
+        "web": {Signal.ERROR_RATIO: 0.002, Signal.REQUEST_RATE: 20.0},
+    })
+    assessment = asyncio.run(BlastRadiusCalculator(topology, metrics).calculate_blast_radius("orders"))
+    return "```\n" + render_blast_report(assessment) + "\n```"
 
 
 def render_act_examples() -> str:
@@ -257,6 +279,7 @@ BLOCKS = {
     "prerequisite table": render_prerequisite_table,
     "level table": render_level_table,
     "blast examples": render_blast_examples,
+    "blast report example": render_blast_report_example,
     "act examples": render_act_examples,
     "risk examples": render_risk_examples,
     "base table": render_base_table,
