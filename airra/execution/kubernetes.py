@@ -226,7 +226,9 @@ class KubernetesExecutor:
             changes, saved_state = await handlers[request.action_type](request, service, apis, plan)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a FAILED result
             saved = exc.saved_state if isinstance(exc, ActionFailed) else {}
-            return _result(request, ExecutionStatus.FAILED, started, plan, saved_state=saved,
+            # Requests sent before the failure did change the cluster, so they are reported.
+            sent = [] if dry_run else [f"sent {r.method} {r.path}" for r in plan.requests]
+            return _result(request, ExecutionStatus.FAILED, started, plan, changes=sent, saved_state=saved,
                            error=self._describe_error(exc, request))
 
         status = ExecutionStatus.DRY_RUN if dry_run else ExecutionStatus.SUCCEEDED
@@ -249,8 +251,8 @@ class KubernetesExecutor:
             return _result(request, ExecutionStatus.FAILED, started, plan, is_rollback=True,
                            error=f"nothing to undo: the result is {what}")
         if not result.saved_state:
-            reason = "it changed nothing" if result.status is ExecutionStatus.FAILED else (
-                "it saved no state to restore")
+            reason = ("it saved no state to restore" if result.status is ExecutionStatus.FAILED
+                      else profile_of(request.action_type).undo)
             return _result(request, ExecutionStatus.FAILED, started, plan, is_rollback=True,
                            error=f"{request.action_type.value} cannot be undone: {reason}")
 

@@ -85,6 +85,7 @@ async def test_restart_patches_restarted_at_and_waits(topology, standin):
     assert standin.requests[-1][:2] == ("GET", DEPLOYMENT)
     undo = await executor.rollback(result)
     assert undo.status is ExecutionStatus.FAILED
+    assert "nothing to restore" in undo.error
 
 
 async def test_restart_rollout_timeout_fails(topology, standin):
@@ -210,6 +211,7 @@ async def test_drain_pdb_rejection_times_out(topology, standin):
     # The node is cordoned, and the saved state lets an undo uncordon it.
     assert standin.nodes["node-1"]["spec"]["unschedulable"] is True
     assert result.saved_state == {"node": "node-1", "was_unschedulable": False}
+    assert result.changes[0] == "sent PATCH /api/v1/nodes/node-1"
     undo = await executor.rollback(result)
     assert undo.status is ExecutionStatus.SUCCEEDED
     assert standin.nodes["node-1"]["spec"]["unschedulable"] is False
