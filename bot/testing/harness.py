@@ -41,6 +41,7 @@ class LocalBot:
         channels: channel id -> name known to the stand-in.
         users: user id -> name known to the stand-in.
         min_post_interval_s: pacing of posts per channel.
+        port: the bot's HTTP port; 0 picks a free one.
     """
 
     def __init__(
@@ -52,11 +53,13 @@ class LocalBot:
         channels: dict[str, str] | None = None,
         users: dict[str, str] | None = None,
         min_post_interval_s: float = 0.0,
+        port: int = 0,
     ) -> None:
         self.settings = settings
         self.runtime = runtime or Runtime.build(settings, sandbox=True, seed=seed)
         self.api = SlackApiStandIn(channels=channels, users=users)
         self.min_post_interval_s = min_post_interval_s
+        self.port = port
         self.registry = CollectorRegistry()
         self.bot: Bot | None = None
         self.driver: SlackDriver | None = None
@@ -76,7 +79,7 @@ class LocalBot:
         webhook = make_alertmanager_handler(topology=self.runtime.topology, on_batch=self.bot.on_webhook_batch,
                                             token=self.settings.webhook_token)
         web_app = build_web_app(bolt_app=self.bot.app, webhook_handler=webhook, registry=self.registry)
-        self._runner, port = await start_web_app(web_app, host="127.0.0.1", port=0)
+        self._runner, port = await start_web_app(web_app, host="127.0.0.1", port=self.port)
         self.base_url = f"http://127.0.0.1:{port}"
         self.driver = SlackDriver(self.base_url, SIGNING_SECRET, slack_api=self.api)
         self._session = aiohttp.ClientSession()
