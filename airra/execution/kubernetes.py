@@ -247,9 +247,9 @@ class KubernetesExecutor:
         plan = _Plan(dry_run=self.dry_run or request.dry_run, incident_id=request.incident_id)
 
         if result.is_rollback or result.status not in (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED):
-            what = "an undo" if result.is_rollback else result.status.value
+            kind = "an undo" if result.is_rollback else result.status.value
             return _result(request, ExecutionStatus.FAILED, started, plan, is_rollback=True,
-                           error=f"nothing to undo: the result is {what}")
+                           error=f"nothing to undo: the result is {kind}")
         if not result.saved_state:
             reason = ("it saved no state to restore" if result.status is ExecutionStatus.FAILED
                       else profile_of(request.action_type).undo)
