@@ -6,7 +6,8 @@ stated confidence with how often its actions verifiably worked:
 
 - Only *verified trials* count: records of executed actions whose outcome is
   SUCCESS, PARTIAL_SUCCESS, NO_CHANGE, DEGRADED or UNSTABLE. An execution
-  failure, a dry run or insufficient data says nothing about the diagnosis.
+  failure, a dry run or insufficient data carries no evidence about the
+  diagnosis.
 - A trial is a success when its status is SUCCESS, or PARTIAL_SUCCESS when
   ``partial_success_counts`` is set. Success is derived from the stored status
   at read time, so changing the setting reinterprets the history consistently.

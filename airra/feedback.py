@@ -138,7 +138,7 @@ class OperatorFeedback(BaseModel):
 
 
 class Mistake(BaseModel):
-    """A recurring correction: AIRRA's choice and the operator's answer, with a count."""
+    """A recurring correction: AIRRA's choice, the operator's correction and how often it occurred."""
 
     airra: str
     actual: str

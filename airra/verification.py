@@ -31,11 +31,11 @@ Verdict, first match wins:
 2. DEGRADED: a scored metric's improvement is below −10 % (more than 10 %
    worse, past its floor). Rollback when the action has an undo, else
    escalate.
-3. UNSTABLE: a judged metric's post-action samples fluctuate: at least two
-   samples, a population standard deviation of at least the metric's floor
-   (smaller swings are noise, even when the mean is near zero), and a
-   coefficient of variation (standard deviation ÷ mean, rounded to 0.01)
-   above 0.5.
+3. UNSTABLE: a judged metric's post-action samples fluctuate. That needs at
+   least two samples and a population standard deviation of at least the
+   metric's floor, because smaller swings are noise even when the mean is
+   near zero. It also needs a coefficient of variation (standard deviation ÷
+   mean, rounded to 0.01) above 0.5.
 4. SUCCESS: overall improvement ≥ 20 %.
 5. PARTIAL_SUCCESS: overall improvement ≥ 10 % and < 20 %.
 6. INSUFFICIENT_DATA: some key metric was not judged (no data, or traffic

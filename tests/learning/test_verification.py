@@ -234,7 +234,7 @@ def test_near_perfect_availability_stable() -> None:
 
 
 def test_tiny_fluctuations_ignored() -> None:
-    # A standard deviation of 0.0014 is under the 0.005 floor, whatever the ratio says.
+    # A standard deviation of 0.0014 is under the 0.005 floor, whatever the CV.
     result = _verdict({"error": 0.1}, {"error": 0.001}, {"error": 0.004}, {"error": 0.001})
 
     assert result.comparison(Signal.ERROR_RATIO).fluctuation_cv is None
