@@ -8,12 +8,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from airra.actions import ActionType
+from airra.alerts import Alert, AlertSource, AlertStatus
 from airra.blast_radius import LEVEL_TABLE, blast_level, blast_score, urgency_multiplier
 from airra.categories import Category
 from airra.criticality import Criticality
-from airra.diagnosis import EvidenceSignal, confidence_terms, evidence_term
+from airra.diagnosis import Diagnoser, EvidenceSignal, confidence_terms, evidence_term
+from airra.metrics import Signal
 from airra.risk import ActionRiskRegistry, adjusted_risk
 from airra.simulation import WhatIfSimulator, posterior_probability
+from tests.core.conftest import make_topology
+from tests.core.fakes import TableMetrics
 
 CRITICALITIES = list(Criticality)  # in increasing order of weight and multiplier
 counts = st.integers(min_value=0, max_value=50)
@@ -97,3 +101,28 @@ def test_simulation_ignores_candidate_order(order: list[ActionType], category: C
     shuffled = asyncio.run(simulator.simulate_actions("svc", category, order, None, None, "medium"))
     assert [a.action_type for a in shuffled.actions] == [a.action_type for a in baseline.actions]
     assert shuffled.best_action is baseline.best_action
+
+
+ALERT_NAMES = ["KubePodCrashLooping", "CPUThrottlingHigh", "HighErrorRate", "NodeNotReady", "Watchdog",
+               "PostgresqlDown", "KubeDeploymentReplicasMismatch", "NodeFilesystemSpaceFillingUp"]
+METRIC_VALUES = st.dictionaries(
+    st.sampled_from([s for s in Signal]),
+    st.floats(min_value=0, max_value=5000, allow_nan=False),
+    max_size=len(Signal),
+)
+
+
+@settings(max_examples=60)
+@given(st.sampled_from(ALERT_NAMES), METRIC_VALUES, METRIC_VALUES)
+def test_diagnosis_ranks_one_to_three(alertname: str, own: dict[Signal, float], dependency: dict[Signal, float]) -> None:
+    topology = make_topology({"name": "api", "depends_on": ["db"]}, {"name": "db", "kind": "database"})
+    metrics = TableMetrics({"api": own, "db": dependency})
+    alert = Alert(source=AlertSource.MANUAL, status=AlertStatus.FIRING, alertname=alertname, service="api",
+                  fingerprint="p")
+    hypotheses = asyncio.run(Diagnoser(topology, metrics).diagnose(alert, incident_id="prop"))
+
+    assert 1 <= len(hypotheses) <= 3
+    confidences = [h.confidence for h in hypotheses]
+    assert confidences == sorted(confidences, reverse=True)
+    assert all(0.01 <= c <= 0.99 for c in confidences)
+    assert len({h.category for h in hypotheses}) == len(hypotheses)
