@@ -179,7 +179,7 @@ async def play(scenario: DemoScenario, *, seed: int, data_dir: Path, services_fi
 
 
 def alertmanager_payload(scenario: DemoScenario) -> dict[str, Any]:
-    """An Alertmanager webhook (version 4) with one firing alert."""
+    """Build an Alertmanager webhook body (version 4) with one firing alert."""
     starts_at = (datetime.now(UTC) - timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     labels = {"alertname": scenario.alertname, "service": scenario.service, "severity": "critical",
               "namespace": "shop"}
@@ -297,7 +297,7 @@ def _option(value: str) -> dict[str, Any]:
 
 
 async def wait_for_outcome(local: LocalBot, card: dict[str, Any]) -> list[dict[str, Any]]:
-    """Wait until the thread holds the verification report and return the thread."""
+    """Wait until the thread contains the verification report and return the thread."""
 
     def verified() -> bool:
         text = "\n".join(render_text(message) for message in local.api.thread(CHANNEL, card["ts"]))
