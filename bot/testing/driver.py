@@ -277,6 +277,39 @@ class SlackDriver:
             extra = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": retry_reason}
         return await self._post_json(envelope, extra_headers=extra)
 
+    async def channel_message(
+        self,
+        channel_id: str,
+        text: str,
+        *,
+        user_id: str | None = None,
+        bot_id: str | None = None,
+        username: str | None = None,
+        subtype: str | None = None,
+        attachments: list[dict[str, Any]] | None = None,
+        thread_ts: str | None = None,
+        event_id: str | None = None,
+        retry_num: int | None = None,
+    ) -> tuple[DriverResponse, dict[str, Any]]:
+        """Post a message as a person (``user_id``) or another app (``bot_id``) and deliver its event.
+
+        The message is stored in the stand-in Web API first, as Slack does,
+        so the bot can react to it or reply in its thread. Returns the bot's
+        response and the event sent, whose ``ts`` identifies the message.
+
+        Raises:
+            RuntimeError: when the driver was built without ``slack_api``.
+        """
+        if self.slack_api is None:
+            raise RuntimeError("channel_message needs the stand-in Web API: pass slack_api= to SlackDriver")
+        message = self.slack_api.add_message(
+            channel_id, text, user=user_id, bot_id=bot_id, username=username, subtype=subtype,
+            attachments=attachments, thread_ts=thread_ts,
+        )
+        event = self.slack_api.message_event(channel_id, message)
+        response = await self.event(event, event_id=event_id, retry_num=retry_num)
+        return response, event
+
     async def url_verification(self, challenge: str) -> DriverResponse:
         """Send the ``url_verification`` handshake Slack makes when the events URL is saved."""
         return await self._post_json({"token": VERIFICATION_TOKEN, "challenge": challenge, "type": "url_verification"})

@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -35,6 +35,9 @@ from bot.testing.block_rules import (
     validate_blocks,
     validate_view,
 )
+
+if TYPE_CHECKING:
+    from bot.testing.driver import SlackDriver
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +53,7 @@ DEFAULT_CHANNELS = {"C0INCIDENT": "incidents"}
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-class SlackApiError(Exception):
+class MethodError(Exception):
     """An ``ok: false`` response with Slack's error code."""
 
     def __init__(self, error: str, **extra: Any) -> None:
@@ -114,6 +117,7 @@ class SlackApiStandIn:
         self.reactions: list[dict[str, Any]] = []
         self.views: list[dict[str, Any]] = []
         self.responses: list[dict[str, Any]] = []
+        self.echoed: list[dict[str, Any]] = []
         self.requests: list[ApiCall] = []
         self.call_counts: Counter[str] = Counter()
 
@@ -134,6 +138,8 @@ class SlackApiStandIn:
         self._view_ids = itertools.count(1)
         self._response_ids = itertools.count(1)
         self._changed = asyncio.Event()
+        self._echo_driver: SlackDriver | None = None
+        self._echo_tasks: set[asyncio.Task[Any]] = set()
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._methods: dict[str, Handler] = {
@@ -170,6 +176,8 @@ class SlackApiStandIn:
 
     async def stop(self) -> None:
         """Stop listening and close open connections."""
+        if self._echo_tasks:
+            await asyncio.gather(*self._echo_tasks, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -217,6 +225,65 @@ class SlackApiStandIn:
     def set_usergroup(self, usergroup_id: str, users: Iterable[str]) -> None:
         """Set the members that ``usergroups.users.list`` returns for a user group."""
         self._usergroups[usergroup_id] = list(users)
+
+    def add_message(
+        self,
+        channel: str,
+        text: str = "",
+        *,
+        user: str | None = None,
+        bot_id: str | None = None,
+        username: str | None = None,
+        subtype: str | None = None,
+        attachments: list[dict[str, Any]] | None = None,
+        thread_ts: str | None = None,
+    ) -> dict[str, Any]:
+        """Store a message that a person or another app wrote and return it.
+
+        Slack stores a message before it delivers the message event, so the
+        bot can react to it or reply in its thread. Pass the result to
+        ``message_event`` to build that event.
+        """
+        channel_id = self._resolve_channel(channel)
+        message = self._store_message(channel_id, text, [], thread_ts)
+        for key in ("user", "bot_id", "app_id"):
+            message.pop(key, None)
+        optional = {"user": user, "bot_id": bot_id, "username": username, "subtype": subtype, "attachments": attachments}
+        message.update({key: value for key, value in optional.items() if value is not None})
+        self._changed.set()
+        return message
+
+    def post_as_user(self, channel: str, user: str, text: str, *, thread_ts: str | None = None) -> dict[str, Any]:
+        """Store a message a person wrote, as Slack would before delivering its event; return it."""
+        return self.add_message(channel, text, user=user, thread_ts=thread_ts)
+
+    def message_event(self, channel: str, message: Mapping[str, Any]) -> dict[str, Any]:
+        """Build the ``message`` event Slack delivers for a stored message."""
+        channel_id = self._resolve_channel(channel)
+        known = self._channels.get(channel_id)
+        if known is not None:
+            channel_type = "group" if known.is_private else "channel"
+        else:
+            channel_type = "im" if channel_id.startswith("D") else "channel"
+
+        event: dict[str, Any] = {
+            key: value for key, value in message.items() if key not in {"reactions", "reply_count", "latest_reply", "edited"}
+        }
+        event.update({"type": "message", "channel": channel_id, "channel_type": channel_type, "event_ts": message["ts"]})
+        thread_ts = message.get("thread_ts")
+        if thread_ts and thread_ts != message["ts"]:
+            parent = self.message(channel_id, thread_ts)
+            if parent is not None and parent.get("user"):
+                event["parent_user_id"] = parent["user"]
+        return event
+
+    def echo_bot_messages(self, driver: SlackDriver | None) -> None:
+        """Deliver a ``message`` event to the bot for each of its own posts, as Slack does.
+
+        Slack sends a bot the events of the messages it posts itself; a bot
+        that does not filter them answers itself. Pass None to stop.
+        """
+        self._echo_driver = driver
 
     def fail_next(
         self,
@@ -334,9 +401,9 @@ class SlackApiStandIn:
             handler = self._methods.get(method)
             if handler is None:
                 log.warning("Slack API stand-in: method %s is not implemented", method)
-                raise SlackApiError("unknown_method")
+                raise MethodError("unknown_method")
             body = {"ok": True, **handler(args)}
-        except SlackApiError as exc:
+        except MethodError as exc:
             call.ok, call.error = False, exc.error
             body = {"ok": False, "error": exc.error, **exc.extra}
 
@@ -376,9 +443,9 @@ class SlackApiStandIn:
         authorization = request.headers.get("Authorization", "")
         token = authorization.removeprefix("Bearer ").strip() if authorization.startswith("Bearer ") else args.get("token")
         if not token:
-            raise SlackApiError("not_authed")
+            raise MethodError("not_authed")
         if token != self.token:
-            raise SlackApiError("invalid_auth")
+            raise MethodError("invalid_auth")
 
     def _take_failure(self, method: str) -> _Failure | None:
         queue = self._failures.get(method)
@@ -413,9 +480,10 @@ class SlackApiStandIn:
         if thread_ts is not None and self.message(channel, thread_ts) is None:
             # NOTE: Slack's documented errors do not say how it treats an unknown
             # thread_ts. The stand-in rejects it because such a reply is a bug in the bot.
-            raise SlackApiError("thread_not_found")
+            raise MethodError("thread_not_found")
 
         message = self._store_message(channel, text, blocks, thread_ts)
+        self._echo(channel, message)
         return {"channel": channel, "ts": message["ts"], "message": dict(message)}
 
     def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -423,9 +491,9 @@ class SlackApiStandIn:
         ts = _required(args, "ts")
         message = self.message(channel, ts)
         if message is None:
-            raise SlackApiError("message_not_found")
+            raise MethodError("message_not_found")
         if message.get("bot_id") != BOT_ID:
-            raise SlackApiError("cant_update_message")
+            raise MethodError("cant_update_message")
 
         text, blocks = self._checked_content(args, require_content=False)
         if "text" in args:
@@ -439,7 +507,7 @@ class SlackApiStandIn:
         channel = self._resolve_channel(_required(args, "channel"), posting=True)
         user = _required(args, "user")
         if user not in self._users:
-            raise SlackApiError("user_not_in_channel")
+            raise MethodError("user_not_in_channel")
         text, blocks = self._checked_content(args)
 
         ts = self._next_ts()
@@ -460,7 +528,7 @@ class SlackApiStandIn:
         channel = self._resolve_channel(_required(args, "channel"))
         ts = _required(args, "message_ts")
         if self.message(channel, ts) is None:
-            raise SlackApiError("message_not_found")
+            raise MethodError("message_not_found")
         return {"channel": channel, "permalink": f"https://{TEAM_DOMAIN}.slack.com/archives/{channel}/p{ts.replace('.', '')}"}
 
     def _reactions_add(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -468,16 +536,16 @@ class SlackApiStandIn:
         ts = _required(args, "timestamp")
         name = _required(args, "name").strip(":")
         if not re.fullmatch(r"[a-z0-9_+'\-]+", name):
-            raise SlackApiError("invalid_name")
+            raise MethodError("invalid_name")
         message = self.message(channel, ts)
         if message is None:
-            raise SlackApiError("message_not_found")
+            raise MethodError("message_not_found")
 
         reactions = message.setdefault("reactions", [])
         for reaction in reactions:
             if reaction["name"] == name:
                 if BOT_USER_ID in reaction["users"]:
-                    raise SlackApiError("already_reacted")
+                    raise MethodError("already_reacted")
                 reaction["users"].append(BOT_USER_ID)
                 reaction["count"] += 1
                 break
@@ -489,9 +557,9 @@ class SlackApiStandIn:
     def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
         trigger_id = args.get("trigger_id")
         if not trigger_id:
-            raise SlackApiError("invalid_arguments", response_metadata={"messages": ["[ERROR] missing required field: trigger_id"]})
+            raise MethodError("invalid_arguments", response_metadata={"messages": ["[ERROR] missing required field: trigger_id"]})
         if trigger_id in self._used_triggers:
-            raise SlackApiError("exchanged_trigger_id")
+            raise MethodError("exchanged_trigger_id")
         view = self._checked_view(args)
 
         self._used_triggers.add(trigger_id)
@@ -508,18 +576,18 @@ class SlackApiStandIn:
                 stored = self._stored_view(view, view_id, trigger_id=existing.get("trigger_id"))
                 self.views[index] = stored
                 return {"view": stored}
-        raise SlackApiError("not_found")
+        raise MethodError("not_found")
 
     def _usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
         group = _required(args, "usergroup")
         if group not in self._usergroups:
-            raise SlackApiError("no_such_subteam")
+            raise MethodError("no_such_subteam")
         return {"users": list(self._usergroups[group])}
 
     def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channels.get(self._resolve_channel(_required(args, "channel")))
         if channel is None:
-            raise SlackApiError("channel_not_found")
+            raise MethodError("channel_not_found")
         return {
             "channel": {
                 "id": channel.id,
@@ -539,13 +607,13 @@ class SlackApiStandIn:
         ts = _required(args, "ts")
         parent = self.message(channel, ts)
         if parent is None:
-            raise SlackApiError("thread_not_found")
+            raise MethodError("thread_not_found")
         return {"messages": [parent, *self.thread(channel, ts)], "has_more": False}
 
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = self._users.get(_required(args, "user"))
         if user is None:
-            raise SlackApiError("user_not_found")
+            raise MethodError("user_not_found")
         return {"user": user}
 
     # --- helpers ---
@@ -566,10 +634,10 @@ class SlackApiStandIn:
             elif channel in self.messages:
                 return channel
             else:
-                raise SlackApiError("channel_not_found")
+                raise MethodError("channel_not_found")
 
         if posting and not found.is_member:
-            raise SlackApiError("not_in_channel")
+            raise MethodError("not_in_channel")
         return found.id
 
     def _checked_content(self, args: dict[str, Any], *, require_content: bool = True) -> tuple[str, list[Any]]:
@@ -577,22 +645,22 @@ class SlackApiStandIn:
         blocks = _decode_json(args.get("blocks"), "blocks") or []
         attachments = _decode_json(args.get("attachments"), "attachments") or []
         if require_content and not text and not blocks and not attachments:
-            raise SlackApiError("no_text")
+            raise MethodError("no_text")
         if len(text) > MAX_MESSAGE_TEXT:
-            raise SlackApiError("msg_too_long")
+            raise MethodError("msg_too_long")
 
         errors = validate_blocks(blocks)
         if errors:
-            raise SlackApiError("invalid_blocks", errors=errors, response_metadata={"messages": [f"[ERROR] {e}" for e in errors]})
+            raise MethodError("invalid_blocks", errors=errors, response_metadata={"messages": [f"[ERROR] {e}" for e in errors]})
         if blocks and blocks_json_length(blocks) > MAX_BLOCKS_JSON:
-            raise SlackApiError("msg_blocks_too_long")
+            raise MethodError("msg_blocks_too_long")
         return text, blocks
 
     def _checked_view(self, args: dict[str, Any]) -> dict[str, Any]:
         view = _decode_json(args.get("view"), "view")
         errors = validate_view(view)
         if errors:
-            raise SlackApiError("invalid_arguments", response_metadata={"messages": [f"[ERROR] {e}" for e in errors]})
+            raise MethodError("invalid_arguments", response_metadata={"messages": [f"[ERROR] {e}" for e in errors]})
         return view
 
     def _stored_view(self, view: dict[str, Any], view_id: str, *, trigger_id: str | None) -> dict[str, Any]:
@@ -612,14 +680,20 @@ class SlackApiStandIn:
             "trigger_id": trigger_id,
         }
 
-    def post_as_user(self, channel: str, user: str, text: str, *, thread_ts: str | None = None) -> dict[str, Any]:
-        """Store a message a person wrote, as Slack would before delivering its event; return it."""
-        message = self._store_message(channel, text, [], thread_ts)
-        message.pop("bot_id", None)
-        message.pop("app_id", None)
-        message["user"] = user
+    def _echo(self, channel: str, message: dict[str, Any]) -> None:
+        """Send the event of the bot's own post to the bot, after this response, as Slack does."""
+        if self._echo_driver is None:
+            return
+        event = self.message_event(channel, message)
+        event["bot_profile"] = {"id": BOT_ID, "app_id": APP_ID, "name": BOT_NAME, "team_id": TEAM_ID}
+        task = asyncio.ensure_future(self._deliver_echo(self._echo_driver, event))
+        self._echo_tasks.add(task)
+        task.add_done_callback(self._echo_tasks.discard)
+
+    async def _deliver_echo(self, driver: SlackDriver, event: dict[str, Any]) -> None:
+        response = await driver.event(event)
+        self.echoed.append({"event": event, "status": response.status})
         self._changed.set()
-        return message
 
     def _store_message(self, channel: str, text: str, blocks: list[Any], thread_ts: str | None) -> dict[str, Any]:
         ts = self._next_ts()
@@ -671,7 +745,7 @@ async def _read_arguments(request: web.Request) -> dict[str, Any]:
 def _required(args: dict[str, Any], name: str) -> str:
     value = args.get(name)
     if value is None or value == "":
-        raise SlackApiError("invalid_arguments", response_metadata={"messages": [f"[ERROR] missing required field: {name}"]})
+        raise MethodError("invalid_arguments", response_metadata={"messages": [f"[ERROR] missing required field: {name}"]})
     return str(value)
 
 
@@ -684,7 +758,7 @@ def _decode_json(value: Any, name: str) -> Any:
     try:
         return json.loads(value)
     except json.JSONDecodeError as exc:
-        raise SlackApiError(f"invalid_{name}", response_metadata={"messages": [f"[ERROR] {name} is not valid JSON: {exc}"]}) from exc
+        raise MethodError(f"invalid_{name}", response_metadata={"messages": [f"[ERROR] {name} is not valid JSON: {exc}"]}) from exc
 
 
 # --- plain-text rendering ---

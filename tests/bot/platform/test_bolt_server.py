@@ -182,3 +182,30 @@ async def test_webhook_route_uses_given_handler(serve_bot, slack_client, signing
 
     assert response.status == 202
     assert received == [b'{"version": "4"}']
+
+
+async def test_channel_message_stores_then_delivers(serve_bot, slack_client, slack_api: SlackApiStandIn, signing_secret) -> None:
+    seen: list[dict[str, Any]] = []
+    slack = await serve_bot(make_bolt_app(slack_client, signing_secret, seen))
+
+    response, event = await slack.channel_message("C0INCIDENT", "checkout p99 is 4 s", user_id="U0ALICE")
+    await slack_api.wait_for(lambda: len(seen) == 1)
+
+    assert response.status == 200
+    assert slack_api.message("C0INCIDENT", event["ts"])["user"] == "U0ALICE"
+    assert seen == [{"kind": "event", "text": "checkout p99 is 4 s"}]
+
+
+async def test_own_posts_are_echoed_as_events(serve_bot, slack_client, slack_api: SlackApiStandIn, signing_secret) -> None:
+    seen: list[dict[str, Any]] = []
+    slack = await serve_bot(make_bolt_app(slack_client, signing_secret, seen))
+    slack_api.echo_bot_messages(slack)
+
+    await slack_client.chat_postMessage(channel="C0INCIDENT", text="card for checkout")
+    # Bolt drops events of the app's own bot user by default (ignoring_self_events).
+    await slack.channel_message("C0INCIDENT", "after the card", user_id="U0ALICE")
+    await slack_api.wait_for(lambda: len(seen) == 1 and len(slack_api.echoed) == 1)
+
+    assert slack_api.echoed[0]["status"] == 200
+    assert slack_api.echoed[0]["event"]["bot_id"] == "B0AIRRABOT"
+    assert seen == [{"kind": "event", "text": "after the card"}]

@@ -341,3 +341,31 @@ async def test_render_channel_indents_thread(slack_client: AsyncWebClient, slack
 async def test_wait_for_messages_times_out(slack_api: SlackApiStandIn) -> None:
     with pytest.raises(TimeoutError, match="within 0.1 s"):
         await slack_api.wait_for_messages("C0INCIDENT", 1, timeout=0.1)
+
+
+async def test_add_message_from_other_app(slack_client: AsyncWebClient, slack_api: SlackApiStandIn) -> None:
+    alert = slack_api.add_message(
+        "C0INCIDENT", "", bot_id="B0ALERTS01", username="Alertmanager", subtype="bot_message",
+        attachments=[{"title": "[FIRING:1] HighMemoryUsage checkout"}],
+    )
+    await slack_client.reactions_add(channel="C0INCIDENT", timestamp=alert["ts"], name="eyes")
+
+    event = slack_api.message_event("C0INCIDENT", alert)
+    assert event["type"] == "message"
+    assert event["channel_type"] == "channel"
+    assert event["bot_id"] == "B0ALERTS01"
+    assert event["subtype"] == "bot_message"
+    assert "user" not in event
+    assert slack_api.message("C0INCIDENT", alert["ts"])["reactions"][0]["name"] == "eyes"
+
+
+async def test_thread_reply_event_names_parent_user(slack_client: AsyncWebClient, slack_api: SlackApiStandIn) -> None:
+    card = await slack_client.chat_postMessage(channel="C0INCIDENT", text="card")
+
+    reply = slack_api.post_as_user("C0INCIDENT", "U0ALICE", "wrong, it was cpu_spike", thread_ts=card["ts"])
+    event = slack_api.message_event("C0INCIDENT", reply)
+
+    assert event["user"] == "U0ALICE"
+    assert event["thread_ts"] == card["ts"]
+    assert event["parent_user_id"] == "U0AIRRABOT"
+    assert [message["text"] for message in slack_api.thread("C0INCIDENT", card["ts"])] == ["wrong, it was cpu_spike"]
