@@ -280,8 +280,8 @@ class SlackApiStandIn:
     def echo_bot_messages(self, driver: SlackDriver | None) -> None:
         """Deliver a ``message`` event to the bot for each of its own posts, as Slack does.
 
-        Slack sends a bot the events of the messages it posts itself; a bot
-        that does not filter them answers itself. Pass None to stop.
+        Slack sends a bot the events of the messages it posts itself, so a bot
+        that does not filter them replies to itself. Pass None to stop.
         """
         self._echo_driver = driver
 
