@@ -61,7 +61,8 @@ class Bot:
         await self.flows.on_webhook_batch(batch)
 
     async def start(self) -> None:
-        """Learn the bot's own ids (auth.test), so its own posts are never read as alerts."""
+        """Learn the bot's own ids (auth.test) and recover the approvals and executions of a previous run."""
+        await self.flows.recover()
         try:
             identity = await self.client.auth_test()
         except SlackApiError as exc:

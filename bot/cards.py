@@ -46,7 +46,6 @@ class CardState(StrEnum):
     EXPIRED = "expired"
     REJECTED = "rejected"
     RESOLVED = "resolved"
-    PAUSED = "paused"
 
 
 class CandidateLine(BaseModel):
@@ -230,7 +229,6 @@ _STATE_WORDS = {
     CardState.EXPIRED: "approval expired",
     CardState.REJECTED: "proposal rejected",
     CardState.RESOLVED: "resolved",
-    CardState.PAUSED: "execution paused",
 }
 
 
@@ -254,8 +252,6 @@ def _state_line(card: IncidentCard) -> str:
         return ":no_entry_sign: Proposal rejected"
     if card.state is CardState.RESOLVED:
         return ":large_green_circle: Resolved"
-    if card.state is CardState.PAUSED:
-        return ":double_vertical_bar: Execution is paused; `/airra resume` lets actions run again"
     return ":mag: No action proposed"
 
 

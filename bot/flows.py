@@ -104,6 +104,8 @@ class IncidentFlows:
         self.metrics = metrics
         self.card_update_interval_s = card_update_interval_s
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Expiry timers sleep for the approval TTL, so drain() does not wait for them.
+        self._timers: set[asyncio.Task[Any]] = set()
         self._card_locks: dict[str, asyncio.Lock] = {}
         self._pending_card_updates: set[str] = set()
 
@@ -139,10 +141,51 @@ class IncidentFlows:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def close(self) -> None:
-        """Cancel the background steps still running."""
-        for task in list(self._tasks):
+        """Cancel the background steps and expiry timers still running."""
+        pending = list(self._tasks) + list(self._timers)
+        for task in pending:
             task.cancel()
-        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    async def recover(self) -> None:
+        """Pick up after a restart: re-arm approval expiry and report executions a stop cut short.
+
+        An execution whose claim exists but which never finished is not run
+        again: the action may have changed the cluster, so an operator checks.
+        """
+        for record in self.approvals.pending():
+            self._schedule_expiry(record)
+
+        for execution in self.executions.unfinished():
+            log.warning("incident %s: execution of proposal %s was interrupted by a restart in phase %s",
+                        execution.incident_id, execution.proposal_id, execution.phase.value)
+            execution.phase = ExecutionPhase.INTERRUPTED
+            self.executions.save(execution)
+            note = (":warning: AIRRA stopped while this action was running, so its outcome is unknown. "
+                    "It will not be run again: check the service by hand.")
+            await self._post_in_thread(execution.incident_id, note)
+            await self._change_card(execution.incident_id, lambda card: _outcome(card, note))
+
+    def _schedule_expiry(self, record: ApprovalRecord) -> None:
+        """Mark the approval expired and update the card once its TTL has passed."""
+        async def expire_later() -> None:
+            delay = (record.expires_at - datetime.now(UTC)).total_seconds()
+            await asyncio.sleep(max(0.0, delay))
+            await self.expire(record.incident_id, record.proposal_id)
+
+        timer = asyncio.get_running_loop().create_task(expire_later(), name=f"expire {record.incident_id}")
+        self._timers.add(timer)
+        timer.add_done_callback(self._timers.discard)
+
+    async def expire(self, incident_id: str, proposal_id: str) -> None:
+        """Expire a still-pending approval: the buttons go and the card says why."""
+        record = await self.desk.set_status(incident_id, proposal_id, ApprovalStatus.EXPIRED)
+        if record is None:
+            return
+        log.info("incident %s: approval of proposal %s expired", incident_id, proposal_id)
+        self.audit.record(AuditKind.APPROVAL_EXPIRED, incident_id=incident_id, user_id=None,
+                          proposal_id=proposal_id, action=record.action_type)
+        await self._change_card(incident_id, lambda card: _expired(card, proposal_id))
 
     # --- Alerts --------------------------------------------------------------
 
@@ -229,6 +272,8 @@ class IncidentFlows:
             card.status_note = note
         await self._show_card(incident, channel, card)
 
+        if record.status is ApprovalStatus.PENDING:
+            self._schedule_expiry(record)
         self.audit.record(AuditKind.DECISION, incident_id=incident.id, user_id=requested_by,
                           proposal_id=record.proposal_id, action=record.action_type or None,
                           approval=str(proposal.approval.value), category=record.hypothesis_category,
@@ -340,7 +385,7 @@ class IncidentFlows:
     async def incident_resolved(self, incident_id: str) -> None:
         """Mark the card resolved and post the resolution in the thread."""
         def resolved(card: IncidentCard) -> None:
-            if card.state in (CardState.AWAITING_APPROVAL, CardState.NO_ACTION, CardState.PAUSED):
+            if card.state in (CardState.AWAITING_APPROVAL, CardState.NO_ACTION):
                 card.state = CardState.RESOLVED
             card.status_note = ":large_green_circle: Every alert of this incident is resolved."
 
@@ -395,7 +440,7 @@ class IncidentFlows:
         if result.outcome is VoteOutcome.EXPIRED:
             self.audit.record(AuditKind.APPROVAL_EXPIRED, incident_id=incident_id, user_id=user_id,
                               proposal_id=proposal_id)
-            await self._change_card(incident_id, lambda card: _set_state(card, CardState.EXPIRED))
+            await self._change_card(incident_id, lambda card: _expired(card, proposal_id))
             await reply("This approval request expired, so nothing was run. Ask for a fresh proposal with "
                         f"`/airra analyze {record.service}`.")
             return
@@ -423,9 +468,11 @@ class IncidentFlows:
                 f"({len(record.approvals)}/{record.required_approvals}); waiting for a second approver.")
             return
 
-        if result.execute:
-            self.spawn(self.execute(record, approved_by=user_id), name=f"execute {incident_id}",
-                       incident_id=incident_id)
+        if not result.execute:
+            await reply("This action is already running or finished; nothing more was started.")
+            return
+        self.spawn(self.execute(record, approved_by=user_id), name=f"execute {incident_id}",
+                   incident_id=incident_id)
 
     async def _situation_changed(self, record: ApprovalRecord) -> str | None:
         """Return why the proposal is stale (alert no longer firing, blast level changed), or None."""
@@ -742,6 +789,12 @@ def _unscoped_card(incident: Incident) -> IncidentCard:
 
 def _set_state(card: IncidentCard, state: CardState) -> None:
     card.state = state
+
+
+def _expired(card: IncidentCard, proposal_id: str) -> None:
+    # A later proposal may already be on the card; only its own expiry changes it.
+    if card.proposal_id == proposal_id and card.state is CardState.AWAITING_APPROVAL:
+        card.state = CardState.EXPIRED
 
 
 def _set_approvers(card: IncidentCard, approvers: list[str]) -> None:

@@ -112,6 +112,8 @@ class ApprovalStore(Protocol):
 
     def latest_for(self, incident_id: str) -> ApprovalRecord | None: ...
 
+    def pending(self) -> list[ApprovalRecord]: ...
+
 
 class FileApprovalStore:
     """Approval records as one JSON file each, under ``<state_dir>/approvals/``."""
@@ -140,6 +142,13 @@ class FileApprovalStore:
         ]
         return max(records, key=lambda record: record.created_at, default=None)
 
+    def pending(self) -> list[ApprovalRecord]:
+        """Return every record still waiting for approval, oldest first."""
+        records = [record for path in self.directory.glob("*.json")
+                   if (record := _read_model(path, ApprovalRecord)) is not None
+                   and record.status is ApprovalStatus.PENDING]
+        return sorted(records, key=lambda record: record.created_at)
+
 
 # --- Executions --------------------------------------------------------------
 
@@ -151,6 +160,7 @@ class ExecutionPhase(StrEnum):
     EXECUTED = "executed"
     VERIFIED = "verified"
     FINISHED = "finished"
+    INTERRUPTED = "interrupted"
 
 
 class ExecutionRecord(BaseModel):
@@ -179,6 +189,8 @@ class ExecutionStore(Protocol):
     def save(self, record: ExecutionRecord) -> None: ...
 
     def load(self, incident_id: str, proposal_id: str) -> ExecutionRecord | None: ...
+
+    def unfinished(self) -> list[ExecutionRecord]: ...
 
 
 class FileExecutionStore:
@@ -226,6 +238,15 @@ class FileExecutionStore:
             # The process stopped between creating the claim and the first save.
             record = _read_model(self.directory / f"{key}.claim", ExecutionRecord)
         return record
+
+    def unfinished(self) -> list[ExecutionRecord]:
+        """Return the claimed executions that never reached FINISHED, e.g. cut short by a restart."""
+        records: list[ExecutionRecord] = []
+        for claim in self.directory.glob("*.claim"):
+            record = _read_model(claim.with_suffix(".json"), ExecutionRecord) or _read_model(claim, ExecutionRecord)
+            if record is not None and record.phase not in (ExecutionPhase.FINISHED, ExecutionPhase.INTERRUPTED):
+                records.append(record)
+        return sorted(records, key=lambda record: record.claimed_at)
 
 
 # --- Incident cards ----------------------------------------------------------

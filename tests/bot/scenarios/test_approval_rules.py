@@ -12,6 +12,7 @@ from tests.bot.scenarios.conftest import (
     INCIDENT_CHANNEL,
     Scenario,
     StartScenario,
+    button_value,
     card_text,
     has_buttons,
     restart,
@@ -106,3 +107,58 @@ async def test_expired_approval_runs_nothing(start_scenario: StartScenario) -> N
     assert "Approval expired" in card_text(updated)
     assert not has_buttons(updated)
     assert "expired" in scenario.api.ephemerals_for("U0ALICE")[-1]["text"]
+
+
+async def test_interrupted_execution_not_rerun(start_scenario: StartScenario, serve_bot: Any) -> None:
+    scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE))
+    await scenario.post_alert("[FIRING:1] HighLatency search (critical)")
+    card = await scenario.wait_for_card()
+    await scenario.settle()
+    incident_id, proposal_id = button_value(card, APPROVE_ACTION_ID).split("|")
+    # The process claimed the execution, then stopped before the action finished.
+    assert scenario.bot.flows.executions.claim(incident_id, proposal_id, user_id="U0ALICE") is True
+    await scenario.bot.close()
+
+    _, restarted = await restart(scenario, serve_bot)
+    await scenario.settle()
+    await scenario.click(card, APPROVE_ACTION_ID, "U0BOB", slack=restarted)
+    await scenario.settle()
+
+    assert _executions(scenario) == []
+    assert "AIRRA stopped while this action was running" in scenario.thread_text(card)
+    assert (await scenario.runtime.executor.service_state("search")).replicas == 3
+    assert "already running or finished" in scenario.api.ephemerals_for("U0BOB")[-1]["text"]
+
+
+async def test_approval_expires_without_click(start_scenario: StartScenario) -> None:
+    scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE), approval_ttl_s=0.2)
+    await scenario.post_alert("[FIRING:1] HighLatency search (critical)")
+    card = await scenario.wait_for_card()
+
+    await scenario.api.wait_for(
+        lambda: "Approval expired" in card_text(scenario.api.message(INCIDENT_CHANNEL, card["ts"]) or {}), timeout=5)
+
+    assert not has_buttons(scenario.api.message(INCIDENT_CHANNEL, card["ts"]))
+    expired = [entry for entry in AuditLog(scenario.data_dir / "audit.jsonl").entries()
+               if entry.kind is AuditKind.APPROVAL_EXPIRED]
+    assert len(expired) == 1
+    assert expired[0].user_id is None
+
+
+async def test_user_group_member_approves(start_scenario: StartScenario) -> None:
+    scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE), approvers=[],
+                                    approver_group="S0ONCALL")
+    scenario.api.set_usergroup("S0ONCALL", ["U0DAVE"])
+    await scenario.post_alert("[FIRING:1] HighLatency search (critical)")
+    card = await scenario.wait_for_card()
+    await scenario.settle()
+
+    await scenario.click(card, APPROVE_ACTION_ID, "U0ALICE")
+    await scenario.settle()
+    assert _executions(scenario) == []
+    assert "Only configured approvers" in scenario.api.ephemerals_for("U0ALICE")[-1]["text"]
+
+    await scenario.click(card, APPROVE_ACTION_ID, "U0DAVE")
+    await scenario.settle()
+    assert len(_executions(scenario)) == 1
+    assert scenario.api.call_count("usergroups.users.list") == 1

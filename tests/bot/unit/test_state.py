@@ -5,8 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.audit import AuditKind, AuditLog
-from bot.state import EventDeduplicator, FileApprovalStore, FileCardStore, utc_now
-from bot.state import ApprovalRecord
+from bot.state import (
+    ApprovalRecord,
+    ApprovalStatus,
+    EventDeduplicator,
+    ExecutionPhase,
+    FileApprovalStore,
+    FileCardStore,
+    FileExecutionStore,
+    utc_now,
+)
 
 
 def test_approval_store_round_trip_and_latest(tmp_path: Path) -> None:
@@ -50,3 +58,26 @@ def test_audit_log_appends_lines(tmp_path: Path) -> None:
     assert entries[0].user_id == "U0ALICE"
     assert entries[0].details == {"action": "scale_up"}
     assert len((tmp_path / "audit.jsonl").read_text().splitlines()) == 2
+
+
+def test_pending_lists_only_waiting_records(tmp_path: Path) -> None:
+    store = FileApprovalStore(tmp_path)
+    now = utc_now()
+    for number, status in ((1, ApprovalStatus.APPROVED), (2, ApprovalStatus.PENDING), (3, ApprovalStatus.PENDING)):
+        store.save(ApprovalRecord(incident_id=f"inc-{number}", proposal_id="p1", service="search",
+                                  action_type="scale_up", required_approvals=1, status=status,
+                                  created_at=now.replace(microsecond=number), expires_at=now))
+
+    assert [record.incident_id for record in store.pending()] == ["inc-2", "inc-3"]
+
+
+def test_unfinished_lists_cut_short_executions(tmp_path: Path) -> None:
+    store = FileExecutionStore(tmp_path)
+    store.claim("inc-1", "p1", user_id="U0ALICE")
+    store.claim("inc-2", "p1", user_id="U0BOB")
+    finished = store.load("inc-2", "p1")
+    finished.phase = ExecutionPhase.FINISHED
+    store.save(finished)
+
+    assert [(record.incident_id, record.phase) for record in store.unfinished()] == [
+        ("inc-1", ExecutionPhase.CLAIMED)]
