@@ -38,6 +38,7 @@ from airra.topology import Topology
 from bot.approvals import ApproverPolicy
 from bot.audit import AuditKind, AuditLog
 from bot.flows import IncidentFlows
+from bot.state import ApprovalStatus
 
 log = logging.getLogger(__name__)
 
@@ -250,7 +251,7 @@ class CommandRunner:
         for incident in open_incidents[:20]:
             record = self.flows.approvals.latest_for(incident.id)
             pending = ""
-            if record is not None and record.status.value == "pending":
+            if record is not None and record.status is ApprovalStatus.PENDING:
                 pending = (f", awaiting approval of `{record.action_type}` "
                            f"({len(record.approvals)}/{record.required_approvals})")
             lines.append(f"• `{incident.id}` {incident.service or 'unscoped'}: {incident.alert_count} alerts{pending}")

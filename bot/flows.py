@@ -222,14 +222,15 @@ class IncidentFlows:
     async def open_by_hand(self, service: str, *, requested_by: str, category: Category | None,
                            channel: str | None) -> Incident:
         """Open an incident from ``/airra analyze`` and start its proposal."""
-        incident = await self.tracker.open_incident(service, title=f"{service}: opened by hand by <@{requested_by}>")
+        incident = await self.tracker.open_incident(service, title=f"{service}: incident opened by hand")
         if channel is not None:
             incident = await self.tracker.update(incident.id, channel=channel)
         incident = await self.tracker.update(incident.id, extra={**incident.extra, "requested_by": requested_by})
         self.audit.record(AuditKind.INCIDENT_OPENED, incident_id=incident.id, user_id=requested_by,
                           trigger="by_hand", service=service, category=str(category) if category else None)
         alert = next(iter(incident.alerts.values()))
-        self.spawn(self.propose(incident.id, alert, category=category, requested_by=requested_by),
+        self.spawn(self.propose(incident.id, alert, category=category, requested_by=requested_by,
+                                note=f"Opened by <@{requested_by}> with `/airra analyze`."),
                    name=f"propose {incident.id}", incident_id=incident.id)
         return incident
 

@@ -71,7 +71,8 @@ async def test_analyze_opens_incident_by_hand(start_scenario: StartScenario) -> 
     assert answer["text"].startswith("Opened incident `inc-")
     card = await scenario.wait_for_card()
     await scenario.settle()
-    assert "opened by hand by <@U0ALICE>" in card_text(card)
+    assert "Opened by <@U0ALICE> with `/airra analyze`." in str(card["blocks"])
+    assert "search: incident opened by hand" in card["text"]
     assert "`cpu_spike`" in card_text(card)
 
     await scenario.click(card, APPROVE_ACTION_ID, "U0ALICE")
