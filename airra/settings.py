@@ -38,9 +38,9 @@ class Settings(BaseSettings):
     # --- Metrics ---
     prometheus_url: str | None = Field(default=None, description="Prometheus base URL; unset means the sandbox")
     prometheus_token: SecretStr | None = Field(default=None, description="bearer token for Prometheus")
-    prometheus_username: str | None = None
-    prometheus_password: SecretStr | None = None
-    prometheus_verify_tls: bool = True
+    prometheus_username: str | None = Field(default=None, description="basic-auth user for Prometheus")
+    prometheus_password: SecretStr | None = Field(default=None, description="basic-auth password for Prometheus")
+    prometheus_verify_tls: bool = Field(default=True, description="verify the Prometheus TLS certificate")
     query_timeout_s: float = Field(default=5.0, gt=0, description="timeout of one PromQL query")
     rate_window: str = Field(default="5m", description="range of rate() in the default queries")
     queries_file: Path | None = Field(default=None, description="YAML file overriding the PromQL per signal/service")
@@ -54,15 +54,15 @@ class Settings(BaseSettings):
     # --- Decision policy ---
     min_confidence: float = Field(default=0.30, ge=0, le=1, description="below this no action is proposed")
     auto_max_risk: float = Field(default=0.10, ge=0, le=1, description="max adjusted risk of an automatic action")
-    auto_min_confidence: float = Field(default=0.80, ge=0, le=1)
+    auto_min_confidence: float = Field(default=0.80, ge=0, le=1, description="min confidence of an automatic action")
     auto_enabled: bool = Field(default=True, description="allow actions the policy marks automatic to run unapproved")
     two_approver_cost_usd: float = Field(default=10_000.0, ge=0, description="worst-case cost from which two approvers are needed")
 
     # --- Execution ---
     executor: str = Field(default="sandbox", description="sandbox or kubernetes")
-    dry_run: bool = False
-    max_auto_actions_per_hour: int = Field(default=3, ge=0)
-    rollback_cooldown_s: float = Field(default=900.0, ge=0)
+    dry_run: bool = Field(default=False, description="log the exact requests of each action and change nothing")
+    max_auto_actions_per_hour: int = Field(default=3, ge=0, description="automatic actions per service per hour")
+    rollback_cooldown_s: float = Field(default=900.0, ge=0, description="no action on a service this long after a rollback of it")
     rollout_poll_s: float = Field(default=2.0, gt=0, description="interval between Kubernetes rollout status reads")
     flag_provider: str | None = Field(default=None, description="feature flag service: webhook or unleash; unset disables toggles")
     flag_url: str | None = Field(default=None, description="flag webhook URL, or the Unleash base URL")
@@ -74,21 +74,24 @@ class Settings(BaseSettings):
 
     # --- Verification and learning ---
     verify_wait_s: float = Field(default=60.0, ge=0, description="stabilisation wait before sampling")
-    verify_samples: int = Field(default=3, ge=1)
-    verify_interval_s: float = Field(default=15.0, ge=0)
+    verify_samples: int = Field(default=3, ge=1, description="metric samples taken after the wait")
+    verify_interval_s: float = Field(default=15.0, ge=0, description="time between post-action samples")
     partial_success_counts: bool = Field(default=False, description="count PARTIAL_SUCCESS as a success in calibration")
 
     # --- Slack ---
-    slack_bot_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "slack_bot_token"))
-    slack_signing_secret: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret"))
-    slack_app_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "slack_app_token"))
+    slack_bot_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "slack_bot_token"),
+                                              description="bot token (xoxb-), OAuth & Permissions page of the app")
+    slack_signing_secret: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret"),
+                                                   description="signing secret, Basic Information page; HTTP mode")
+    slack_app_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "slack_app_token"),
+                                              description="app-level token (xapp-) with connections:write; enables Socket Mode")
     slack_api_url: str | None = Field(default=None, description="Slack Web API base URL; only for tests and the demo")
     default_channel: str | None = Field(default=None, description="channel for webhook incidents with no per-service channel")
     approvers: CommaList = Field(default_factory=list, description="Slack user ids allowed to approve")
     approver_group: str | None = Field(default=None, description="Slack user group id whose members may approve")
-    forbid_self_approval: bool = False
-    approval_ttl_s: float = Field(default=3600.0, gt=0)
+    forbid_self_approval: bool = Field(default=False, description="the user who opened an incident may not approve its action")
+    approval_ttl_s: float = Field(default=3600.0, gt=0, description="a proposal expires this long after it was posted")
 
     # --- HTTP server ---
-    host: str = "127.0.0.1"
-    port: int = Field(default=3000, ge=0, le=65535)
+    host: str = Field(default="127.0.0.1", description="address the HTTP server binds")
+    port: int = Field(default=3000, ge=0, le=65535, description="port of /slack/events, /alertmanager, /healthz and /metrics")
