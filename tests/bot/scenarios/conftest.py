@@ -16,7 +16,6 @@ from airra.categories import Category
 from airra.runtime import Runtime
 from airra.settings import Settings
 from bot.app import Bot, build_bot
-from bot.cards import APPROVE_ACTION_ID, REJECT_ACTION_ID
 from bot.messaging import SlackPoster
 from bot.testing import SlackApiStandIn, SlackDriver
 from bot.webhook import make_alertmanager_handler

@@ -9,7 +9,13 @@ import aiohttp
 
 from airra.categories import Category
 from bot.audit import AuditKind, AuditLog
-from tests.bot.scenarios.conftest import INCIDENT_CHANNEL, Scenario, StartScenario, card_text, has_buttons
+from tests.bot.scenarios.conftest import (
+    INCIDENT_CHANNEL,
+    Scenario,
+    StartScenario,
+    card_text,
+    has_buttons,
+)
 
 GROUP_KEY = '{}/{team="search"}:{alertname="SearchHighLatency", service="search"}'
 

@@ -6,8 +6,8 @@ import json
 
 from airra.categories import Category
 from bot.audit import AuditKind, AuditLog
+from bot.cards import APPROVE_ACTION_ID
 from tests.bot.scenarios.conftest import (
-    APPROVE_ACTION_ID,
     NON_APPROVER,
     StartScenario,
     card_text,

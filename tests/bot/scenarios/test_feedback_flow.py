@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from airra.categories import Category
+from bot.cards import REJECT_ACTION_ID
 from tests.bot.scenarios.conftest import (
     INCIDENT_CHANNEL,
-    REJECT_ACTION_ID,
     Scenario,
     StartScenario,
     card_text,

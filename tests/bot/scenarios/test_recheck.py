@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from airra.categories import Category
 from bot.audit import AuditKind, AuditLog
+from bot.cards import APPROVE_ACTION_ID
 from tests.bot.scenarios.conftest import (
-    APPROVE_ACTION_ID,
     INCIDENT_CHANNEL,
     Scenario,
     StartScenario,

@@ -9,7 +9,12 @@ from airra.execution.guards import GuardedExecutor
 from airra.runtime import Runtime
 from airra.sandbox.cluster import SandboxCluster
 from bot.audit import AuditKind, AuditLog
-from tests.bot.scenarios.conftest import APPROVE_ACTION_ID, INCIDENT_CHANNEL, StartScenario, card_text
+from bot.cards import APPROVE_ACTION_ID
+from tests.bot.scenarios.conftest import (
+    INCIDENT_CHANNEL,
+    StartScenario,
+    card_text,
+)
 
 
 class BreaksAfterExecuting:

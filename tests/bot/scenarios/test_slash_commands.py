@@ -7,7 +7,13 @@ from typing import Any
 from airra.categories import Category
 from bot.audit import AuditKind, AuditLog
 from bot.testing.block_rules import validate_blocks
-from tests.bot.scenarios.conftest import APPROVE_ACTION_ID, INCIDENT_CHANNEL, Scenario, StartScenario, card_text
+from bot.cards import APPROVE_ACTION_ID
+from tests.bot.scenarios.conftest import (
+    INCIDENT_CHANNEL,
+    Scenario,
+    StartScenario,
+    card_text,
+)
 
 
 async def _command(scenario: Scenario, text: str, user: str = "U0ALICE") -> list[dict[str, Any]]:
