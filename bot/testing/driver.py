@@ -49,7 +49,9 @@ class SlackDriver:
 
     Give it the stand-in Web API (``slack_api=``) to get working
     ``response_url`` values and block actions that carry the message as
-    currently posted, as Slack sends it.
+    currently posted, as Slack sends it. With ``socket_mode=True`` the same
+    payloads go as Socket Mode envelopes over the stand-in's WebSocket
+    instead of signed HTTP requests, and the response body is the ack's payload.
 
     Example::
 
@@ -68,7 +70,10 @@ class SlackDriver:
         slack_api: SlackApiStandIn | None = None,
         clock: Callable[[], float] = time.time,
         timeout_s: float = 10.0,
+        socket_mode: bool = False,
     ) -> None:
+        if socket_mode and slack_api is None:
+            raise ValueError("Socket Mode needs the stand-in Web API: pass slack_api= with socket_mode=True")
         self.base_url = base_url.rstrip("/")
         self.signing_secret = signing_secret
         self.team_id = team_id
@@ -76,6 +81,7 @@ class SlackDriver:
         self.slack_api = slack_api
         self.clock = clock
         self.timeout_s = timeout_s
+        self.socket_mode = socket_mode
         self._session: aiohttp.ClientSession | None = None
         self._serial = itertools.count(1)
 
@@ -138,6 +144,8 @@ class SlackDriver:
             "response_url": self._response_url(channel_id, user_id, None),
             "trigger_id": trigger_id or self._trigger_id(),
         }
+        if self.socket_mode:
+            return await self._send_envelope("slash_commands", fields, accepts_response_payload=True)
         return await self._post_form(fields)
 
     async def block_action(
@@ -193,6 +201,8 @@ class SlackDriver:
             "response_url": self._response_url(channel_id, user_id, message_ts),
             "actions": [action],
         }
+        if self.socket_mode:
+            return await self._send_envelope("interactive", payload)
         return await self._post_form({"payload": json.dumps(payload)})
 
     async def view_submission(
@@ -238,6 +248,8 @@ class SlackDriver:
             "is_enterprise_install": False,
             "enterprise": None,
         }
+        if self.socket_mode:
+            return await self._send_envelope("interactive", payload, accepts_response_payload=True)
         return await self._post_form({"payload": json.dumps(payload)})
 
     async def event(
@@ -272,6 +284,10 @@ class SlackDriver:
             ],
             "is_ext_shared_channel": False,
         }
+        if self.socket_mode:
+            return await self._send_envelope(
+                "events_api", envelope, retry_attempt=retry_num or 0, retry_reason=retry_reason if retry_num else ""
+            )
         extra: dict[str, str] = {}
         if retry_num is not None:
             extra = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": retry_reason}
@@ -321,6 +337,30 @@ class SlackDriver:
             return DriverResponse(response.status, await response.text(), dict(response.headers))
 
     # --- helpers ---
+
+    async def _send_envelope(
+        self,
+        envelope_type: str,
+        payload: dict[str, Any],
+        *,
+        accepts_response_payload: bool = False,
+        retry_attempt: int = 0,
+        retry_reason: str = "",
+    ) -> DriverResponse:
+        assert self.slack_api is not None
+        ack = await self.slack_api.socket_mode.send(
+            envelope_type,
+            payload,
+            accepts_response_payload=accepts_response_payload,
+            retry_attempt=retry_attempt,
+            retry_reason=retry_reason,
+            timeout=self.timeout_s,
+        )
+        if ack is None:
+            # Slack shows the user a timeout when the app does not ack in time.
+            return DriverResponse(504, "")
+        body = ack.get("payload")
+        return DriverResponse(200, json.dumps(body) if body else "")
 
     async def _post_form(self, fields: Mapping[str, str]) -> DriverResponse:
         # urlencode quotes with quote_plus, so spaces become '+' as in Slack's requests.

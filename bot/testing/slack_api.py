@@ -35,6 +35,7 @@ from bot.testing.block_rules import (
     validate_blocks,
     validate_view,
 )
+from bot.testing.socket_mode import SOCKET_PATH, SocketModeServer
 
 if TYPE_CHECKING:
     from bot.testing.driver import SlackDriver
@@ -48,6 +49,7 @@ BOT_USER_ID = "U0AIRRABOT"
 BOT_ID = "B0AIRRABOT"
 BOT_NAME = "airra"
 DEFAULT_TOKEN = "xoxb-test"
+DEFAULT_APP_TOKEN = "xapp-test"
 DEFAULT_CHANNELS = {"C0INCIDENT": "incidents"}
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
@@ -107,11 +109,14 @@ class SlackApiStandIn:
         self,
         *,
         token: str = DEFAULT_TOKEN,
+        app_token: str = DEFAULT_APP_TOKEN,
         channels: Mapping[str, str] | None = None,
         users: Mapping[str, str] | None = None,
         usergroups: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self.token = token
+        self.app_token = app_token
+        self.socket_mode = SocketModeServer(app_id=APP_ID)
         self.messages: dict[str, list[dict[str, Any]]] = {}
         self.ephemerals: list[dict[str, Any]] = []
         self.reactions: list[dict[str, Any]] = []
@@ -144,6 +149,7 @@ class SlackApiStandIn:
         self._port: int | None = None
         self._methods: dict[str, Handler] = {
             "api.test": self._api_test,
+            "apps.connections.open": self._apps_connections_open,
             "auth.test": self._auth_test,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
@@ -165,6 +171,7 @@ class SlackApiStandIn:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{key:.+}", self._handle_response_url)
+        app.router.add_get(SOCKET_PATH, self.socket_mode.handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -178,6 +185,7 @@ class SlackApiStandIn:
         """Stop listening and close open connections."""
         if self._echo_tasks:
             await asyncio.gather(*self._echo_tasks, return_exceptions=True)
+        await self.socket_mode.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -390,7 +398,7 @@ class SlackApiStandIn:
         self.call_counts[method] += 1
 
         try:
-            self._check_token(request, args)
+            self._check_token(request, args, app_level=method == "apps.connections.open")
             failure = self._take_failure(method)
             if failure is not None:
                 call.status, call.ok, call.error = failure.status, False, failure.error
@@ -439,12 +447,15 @@ class SlackApiStandIn:
         self._changed.set()
         return web.Response(text="ok", content_type="text/plain")
 
-    def _check_token(self, request: web.Request, args: dict[str, Any]) -> None:
+    def _check_token(self, request: web.Request, args: dict[str, Any], *, app_level: bool) -> None:
+        """Check the bearer token; apps.connections.open takes the app-level token, every other method the bot token."""
         authorization = request.headers.get("Authorization", "")
         token = authorization.removeprefix("Bearer ").strip() if authorization.startswith("Bearer ") else args.get("token")
         if not token:
             raise MethodError("not_authed")
-        if token != self.token:
+        if token in {self.token, self.app_token} and (token == self.app_token) != app_level:
+            raise MethodError("not_allowed_token_type")
+        if token != (self.app_token if app_level else self.token):
             raise MethodError("invalid_auth")
 
     def _take_failure(self, method: str) -> _Failure | None:
@@ -461,6 +472,9 @@ class SlackApiStandIn:
 
     def _api_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"args": args}
+
+    def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"url": f"ws://127.0.0.1:{self._port}{SOCKET_PATH}"}
 
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {
