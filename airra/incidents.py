@@ -18,6 +18,7 @@ Times for the windows are when AIRRA received the alert, not the alert's
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
 import re
@@ -37,6 +38,9 @@ from airra.settings import Settings
 log = logging.getLogger(__name__)
 
 ID_PREFIX = "inc"
+
+# How far back a resolved alert is matched to a closed incident, to report it as a duplicate.
+_DUPLICATE_LOOKBACK = timedelta(hours=1)
 _ID_PATTERN = re.compile(r"^inc-(?P<day>\d{8})-(?P<sequence>\d{4,})$")
 
 # Severity words of common alerting rules, least to most severe.
@@ -120,34 +124,49 @@ class IncidentStore(Protocol):
 
 
 class MemoryIncidentStore:
-    """Incident store in process memory, for tests and the sandbox demo."""
+    """Incident store in process memory, for tests and the sandbox demo.
+
+    Reads and writes copy the incident, so changing a returned incident has
+    no effect until it is saved. The ``Alert`` objects inside are shared
+    between copies: the tracker replaces alerts and never changes one in
+    place, and callers must not either.
+    """
 
     def __init__(self) -> None:
         self._incidents: dict[str, Incident] = {}
 
     def get(self, incident_id: str) -> Incident | None:
         incident = self._incidents.get(incident_id)
-        return incident.model_copy(deep=True) if incident is not None else None
+        return _copy(incident) if incident is not None else None
 
     def save(self, incident: Incident) -> None:
-        self._incidents[incident.id] = incident.model_copy(deep=True)
+        self._incidents[incident.id] = _copy(incident)
 
     def all(self) -> list[Incident]:
-        return [self._incidents[key].model_copy(deep=True) for key in sorted(self._incidents)]
+        return [_copy(self._incidents[key]) for key in sorted(self._incidents)]
 
     def find_active(self, *, service: str | None = None) -> list[Incident]:
         return [
-            incident.model_copy(deep=True)
+            _copy(incident)
             for key, incident in sorted(self._incidents.items())
             if incident.is_open and (service is None or incident.service == service)
         ]
 
     def find_resolved_since(self, since: datetime) -> list[Incident]:
         return [
-            incident.model_copy(deep=True)
+            _copy(incident)
             for key, incident in sorted(self._incidents.items())
             if incident.resolved_at is not None and incident.resolved_at >= since
         ]
+
+
+def _copy(incident: Incident) -> Incident:
+    """Copy an incident and its containers, sharing the alert objects."""
+    return incident.model_copy(update={
+        "alerts": dict(incident.alerts),
+        "group_keys": list(incident.group_keys),
+        "extra": copy.deepcopy(incident.extra),
+    })
 
 
 class FileIncidentStore(MemoryIncidentStore):
@@ -164,13 +183,13 @@ class FileIncidentStore(MemoryIncidentStore):
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreError(f"cannot create the incident directory {self.directory}: {exc}; "
+            raise StoreError(f"failed to create the incident directory {self.directory}: {exc}; "
                              "set AIRRA_DATA_DIR to a writable directory") from None
         self._load()
 
     def save(self, incident: Incident) -> None:
         path = self.directory / f"{incident.id}.json"
-        data = incident.model_dump_json(indent=1)
+        data = incident.model_dump_json()
         try:
             handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=f".{incident.id}.", suffix=".tmp")
             try:
@@ -183,7 +202,7 @@ class FileIncidentStore(MemoryIncidentStore):
                 Path(temporary).unlink(missing_ok=True)
                 raise
         except OSError as exc:
-            raise StoreError(f"cannot write incident {incident.id} to {path}: {exc}") from None
+            raise StoreError(f"failed to write incident {incident.id} to {path}: {exc}") from None
         super().save(incident)
 
     def _load(self) -> None:
@@ -223,12 +242,15 @@ class IncidentTracker:
     async def ingest(self, alert: Alert) -> IngestOutcome:
         """Attach one alert to its incident, opening, resolving or reopening it as needed."""
         async with self._lock:
-            return self._ingest(alert)
+            return self._ingest_batch([alert])[0]
 
     async def ingest_many(self, alerts: Iterable[Alert]) -> list[IngestOutcome]:
-        """Ingest the alerts of one notification in order, under one lock."""
+        """Ingest the alerts of one notification in order, saving each touched incident once.
+
+        The outcomes of one call share each incident's state after the whole batch.
+        """
         async with self._lock:
-            return [self._ingest(alert) for alert in alerts]
+            return self._ingest_batch(alerts)
 
     async def open_incident(self, service: str | None, alert: Alert | None = None, *,
                             title: str | None = None) -> Incident:
@@ -289,62 +311,73 @@ class IncidentTracker:
                 log.info("incident %s resolved by hand", incident.id)
             return incident
 
-    def _ingest(self, alert: Alert) -> IngestOutcome:
+    def _ingest_batch(self, alerts: Iterable[Alert]) -> list[IngestOutcome]:
         now = self._clock()
-        if alert.status is AlertStatus.RESOLVED:
-            return self._ingest_resolved(alert, now)
-        return self._ingest_firing(alert, now)
+        lookback = max(self.reopen_window, _DUPLICATE_LOOKBACK)
+        working = _WorkingSet(self.store, recent_since=now - lookback)
 
-    def _ingest_firing(self, alert: Alert, now: datetime) -> IngestOutcome:
-        active = self.store.find_active()
+        outcomes = []
+        for alert in alerts:
+            if alert.status is AlertStatus.RESOLVED:
+                outcomes.append(self._ingest_resolved(working, alert, now))
+            else:
+                outcomes.append(self._ingest_firing(working, alert, now))
+
+        working.save()
+        return outcomes
+
+    def _ingest_firing(self, working: _WorkingSet, alert: Alert, now: datetime) -> IngestOutcome:
+        active = list(working.active.values())
 
         incident = _with_fingerprint(active, alert.fingerprint)
         if incident is not None:
-            return self._refire_in_open(incident, alert, now)
+            return self._refire_in_open(working, incident, alert, now)
 
         incident = _with_group_key(active, alert.group_key)
         if incident is None:
-            recent = self.store.find_resolved_since(now - self.reopen_window)
+            recent = [item for item in working.recent.values()
+                      if item.resolved_at is not None and item.resolved_at >= now - self.reopen_window]
             reopened = _with_fingerprint(recent, alert.fingerprint) or _with_group_key(recent, alert.group_key)
             if reopened is not None:
-                return self._reopen(reopened, alert, now)
+                return self._reopen(working, reopened, alert, now)
             incident = self._storm_target(active, alert, now)
 
         if incident is not None:
             self._attach_firing(incident, alert, now)
-            self.store.save(incident)
+            working.changed(incident)
             log.info("incident %s: alert %s (%s) joined, %d alerts", incident.id,
                      alert.fingerprint, alert.alertname, incident.alert_count)
             return IngestOutcome(kind=IngestKind.UPDATED, incident=incident, alert=alert)
 
-        incident = self._new_incident(self._next_id(now), alert, now)
-        self.store.save(incident)
+        incident = self._new_incident(self._next_id(now, working), alert, now)
+        working.changed(incident)
         log.info("incident %s opened by alert %s (%s) for service %s", incident.id,
                  alert.fingerprint, alert.alertname, incident.service)
         return IngestOutcome(kind=IngestKind.OPENED, incident=incident, alert=alert)
 
-    def _refire_in_open(self, incident: Incident, alert: Alert, now: datetime) -> IngestOutcome:
+    def _refire_in_open(self, working: _WorkingSet, incident: Incident, alert: Alert,
+                        now: datetime) -> IngestOutcome:
         """Handle a firing alert whose fingerprint the open incident already has."""
         known = incident.alerts[alert.fingerprint]
         if known.status is AlertStatus.FIRING and alert.count <= known.count:
             # A repeat notification, e.g. after Alertmanager's repeat_interval.
             incident.alerts[alert.fingerprint] = alert.model_copy(update={"count": known.count})
-            self.store.save(incident)
+            working.changed(incident)
             log.info("incident %s: alert %s repeated", incident.id, alert.fingerprint)
             return IngestOutcome(kind=IngestKind.DUPLICATE, incident=incident, alert=alert)
 
         self._attach_firing(incident, alert, now)
-        self.store.save(incident)
+        working.changed(incident)
         log.info("incident %s: alert %s fires again, %d alerts", incident.id, alert.fingerprint,
                  incident.alert_count)
         return IngestOutcome(kind=IngestKind.UPDATED, incident=incident, alert=alert)
 
-    def _reopen(self, incident: Incident, alert: Alert, now: datetime) -> IngestOutcome:
+    def _reopen(self, working: _WorkingSet, incident: Incident, alert: Alert, now: datetime) -> IngestOutcome:
         incident.status = IncidentStatus.OPEN
         incident.resolved_at = None
         incident.reopen_count += 1
         self._attach_firing(incident, alert, now)
-        self.store.save(incident)
+        working.changed(incident)
         log.info("incident %s reopened by alert %s (%s), reopened %d times", incident.id,
                  alert.fingerprint, alert.alertname, incident.reopen_count)
         return IngestOutcome(kind=IngestKind.REOPENED, incident=incident, alert=alert)
@@ -360,18 +393,18 @@ class IncidentTracker:
         ]
         return max(candidates, key=lambda incident: incident.id, default=None)
 
-    def _ingest_resolved(self, alert: Alert, now: datetime) -> IngestOutcome:
-        active = self.store.find_active()
+    def _ingest_resolved(self, working: _WorkingSet, alert: Alert, now: datetime) -> IngestOutcome:
+        active = list(working.active.values())
         incident = _with_fingerprint(active, alert.fingerprint)
 
         if incident is None:
             incident = _with_group_key(active, alert.group_key)
             if incident is None:
-                return self._resolved_without_open_incident(alert, now)
+                return self._resolved_without_open_incident(working, alert)
             # A resolved alert of the group that was never seen firing, e.g. cut by max_alerts.
             incident.alerts[alert.fingerprint] = alert
             incident.updated_at = now
-            self.store.save(incident)
+            working.changed(incident)
             log.info("incident %s: resolved alert %s recorded", incident.id, alert.fingerprint)
             return IngestOutcome(kind=IngestKind.UPDATED, incident=incident, alert=alert)
 
@@ -382,26 +415,25 @@ class IncidentTracker:
         incident.alerts[alert.fingerprint] = alert
         incident.updated_at = now
         if incident.firing:
-            self.store.save(incident)
+            working.changed(incident)
             log.info("incident %s: alert %s resolved, %d still firing", incident.id,
                      alert.fingerprint, len(incident.firing))
             return IngestOutcome(kind=IngestKind.UPDATED, incident=incident, alert=alert)
 
         incident.status = IncidentStatus.RESOLVED
         incident.resolved_at = now
-        self.store.save(incident)
+        working.changed(incident)
         log.info("incident %s resolved: its last firing alert %s resolved", incident.id, alert.fingerprint)
         return IngestOutcome(kind=IngestKind.RESOLVED, incident=incident, alert=alert)
 
-    def _resolved_without_open_incident(self, alert: Alert, now: datetime) -> IngestOutcome:
-        closed = [incident for incident in self.store.all() if alert.fingerprint in incident.alerts]
-        if closed:
-            incident = closed[-1]
-            log.info("incident %s: alert %s resolved again, incident already closed", incident.id,
+    def _resolved_without_open_incident(self, working: _WorkingSet, alert: Alert) -> IngestOutcome:
+        closed = _with_fingerprint(list(working.recent.values()), alert.fingerprint)
+        if closed is not None:
+            log.info("incident %s: alert %s resolved again, incident already closed", closed.id,
                      alert.fingerprint)
-            return IngestOutcome(kind=IngestKind.DUPLICATE, incident=incident, alert=alert)
+            return IngestOutcome(kind=IngestKind.DUPLICATE, incident=closed, alert=alert)
 
-        log.info("resolved alert %s (%s) matches no incident; ignored", alert.fingerprint, alert.alertname)
+        log.info("resolved alert %s (%s) matches no recent incident; ignored", alert.fingerprint, alert.alertname)
         return IngestOutcome(kind=IngestKind.IGNORED, incident=None, alert=alert)
 
     def _attach_firing(self, incident: Incident, alert: Alert, now: datetime) -> None:
@@ -444,7 +476,7 @@ class IncidentTracker:
             source_url=alert.generator_url,
         )
 
-    def _next_id(self, now: datetime) -> str:
+    def _next_id(self, now: datetime, working: _WorkingSet | None = None) -> str:
         """Return the next free id of the day, e.g. inc-20261204-0007."""
         if self._last_sequence is None:
             self._last_sequence = {}
@@ -460,9 +492,33 @@ class IncidentTracker:
             sequence += 1
             # NOTE: past 9999 incidents in one day the ids grow a digit and stop sorting as text.
             candidate = f"{ID_PREFIX}-{day}-{sequence:04d}"
-            if self.store.get(candidate) is None:
+            taken = working is not None and candidate in working.dirty
+            if not taken and self.store.get(candidate) is None:
                 self._last_sequence[day] = sequence
                 return candidate
+
+
+class _WorkingSet:
+    """Open and recently resolved incidents, read once per batch and saved once at its end."""
+
+    def __init__(self, store: IncidentStore, *, recent_since: datetime) -> None:
+        self.store = store
+        self.active = {incident.id: incident for incident in store.find_active()}
+        self.recent = {incident.id: incident for incident in store.find_resolved_since(recent_since)}
+        self.dirty: dict[str, Incident] = {}
+
+    def changed(self, incident: Incident) -> None:
+        self.dirty[incident.id] = incident
+        if incident.is_open:
+            self.active[incident.id] = incident
+            self.recent.pop(incident.id, None)
+        else:
+            self.recent[incident.id] = incident
+            self.active.pop(incident.id, None)
+
+    def save(self) -> None:
+        for incident_id in sorted(self.dirty):
+            self.store.save(self.dirty[incident_id])
 
 
 def _with_fingerprint(incidents: list[Incident], fingerprint: str) -> Incident | None:

@@ -368,3 +368,29 @@ def test_file_store_skips_corrupt_file(tmp_path: Path, caplog: pytest.LogCapture
 
     assert [incident.id for incident in store.all()] == ["inc-20261204-0002"]
     assert "inc-20261204-0001.json" in caplog.text
+
+
+async def test_storm_batch_saves_one_file(settings: Settings, clock: FakeClock, tmp_path: Path) -> None:
+    directory = tmp_path / "incidents"
+    tracker = IncidentTracker(FileIncidentStore(directory), settings, clock=clock)
+    storm = [make_alert(f"pod-{index}", group_key="g") for index in range(2000)]
+
+    outcomes = await tracker.ingest_many(storm)
+
+    assert [outcome.kind for outcome in outcomes].count(IngestKind.OPENED) == 1
+    assert [path.name for path in directory.iterdir()] == ["inc-20261204-0001.json"]
+    reloaded = FileIncidentStore(directory).get("inc-20261204-0001")
+    assert reloaded is not None
+    assert reloaded.alert_count == 2000
+    assert len(reloaded.alerts) == 2000
+
+
+async def test_new_incidents_in_one_batch_get_distinct_ids(tracker: IncidentTracker) -> None:
+    outcomes = await tracker.ingest_many([
+        make_alert("a", service="orders"), make_alert("b", service="cart"), make_alert("c", service=None),
+    ])
+
+    assert [outcome.incident.id for outcome in outcomes] == [  # type: ignore[union-attr]
+        "inc-20261204-0001", "inc-20261204-0002", "inc-20261204-0003",
+    ]
+    assert len(tracker.store.all()) == 3
