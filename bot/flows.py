@@ -213,7 +213,11 @@ class IncidentFlows:
         if outcome.kind in (IngestKind.OPENED, IngestKind.REOPENED):
             self.audit.record(AuditKind.INCIDENT_OPENED, incident_id=incident.id, user_id=None,
                               trigger=outcome.kind.value, service=incident.service, alertname=incident.alertname)
-            self.spawn(self.propose(incident.id, outcome.alert), name=f"propose {incident.id}", incident_id=incident.id)
+            note = None
+            if outcome.kind is IngestKind.REOPENED:
+                note = f":repeat: Reopened: `{outcome.alert.alertname}` fired again after the incident was resolved."
+            self.spawn(self.propose(incident.id, outcome.alert, note=note), name=f"propose {incident.id}",
+                       incident_id=incident.id)
         elif outcome.kind is IngestKind.UPDATED:
             self._schedule_card_refresh(incident.id)
         elif outcome.kind is IngestKind.RESOLVED:
@@ -269,6 +273,8 @@ class IncidentFlows:
         requested_by = requested_by or incident.extra.get("requested_by")
         record = await self._record_proposal(incident, proposal, channel, requested_by)
         card = card_from_proposal(incident, proposal, record)
+        if proposal.approval is ApprovalRequirement.AUTOMATIC and record.status is ApprovalStatus.PENDING:
+            card.status_note = ":double_vertical_bar: Execution is paused, so this automatic action waits for an approver."
         if note:
             card.status_note = note
         await self._show_card(incident, channel, card)
@@ -309,7 +315,7 @@ class IncidentFlows:
             params=proposal.params.model_dump() if proposal.params is not None else {},
             required_approvals=0 if automatic else max(1, required),
             status=ApprovalStatus.AUTOMATIC if automatic else (
-                ApprovalStatus.PENDING if proposal.proposed_action else ApprovalStatus.SUPERSEDED),
+                ApprovalStatus.PENDING if proposal.proposed_action else ApprovalStatus.NO_ACTION),
             requested_by=requested_by,
             blast_level=proposal.blast.level.value if proposal.blast is not None else None,
             hypothesis_category=top.category.value if top is not None else None,

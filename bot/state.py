@@ -56,6 +56,7 @@ class ApprovalStatus(StrEnum):
     EXPIRED = "expired"
     SUPERSEDED = "superseded"
     AUTOMATIC = "automatic"
+    NO_ACTION = "no_action"
 
 
 class ApprovalVote(BaseModel):

@@ -153,3 +153,21 @@ async def test_alert_storm_coalesces_card_updates(start_scenario: StartScenario)
     assert scenario.api.call_count("chat.update") - updates_before == 1
     assert "*Alerts*\\n11" in card_text(scenario.api.message(INCIDENT_CHANNEL, card["ts"]))
     assert len(scenario.cards()) == 1
+
+
+async def test_refire_reopens_same_card(start_scenario: StartScenario) -> None:
+    scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE))
+    await _send_webhook(scenario, _webhook("firing"))
+    card = await scenario.wait_for_card()
+    await scenario.settle()
+    await _send_webhook(scenario, _webhook("resolved"))
+    await scenario.settle()
+
+    await _send_webhook(scenario, _webhook("firing"))
+    await scenario.settle()
+
+    assert len(scenario.cards()) == 1
+    reopened = scenario.api.message(INCIDENT_CHANNEL, card["ts"])
+    assert "Reopened: `SearchHighLatency` fired again" in card_text(reopened)
+    assert has_buttons(reopened)
+    assert [incident.status.value for incident in scenario.bot.flows.tracker.store.all()] == ["open"]

@@ -59,6 +59,7 @@ async def test_paused_automatic_action_waits_for_approver(start_scenario: StartS
 
     assert has_buttons(card)
     assert "Awaiting approval 0/1" in card_text(card)
+    assert "Execution is paused, so this automatic action waits for an approver" in card_text(card)
     assert (await scenario.runtime.executor.service_state("search")).replicas == 3
 
     scenario.runtime.guards.resume(by="U0ALICE")
