@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SERVICES_FILE = Path(__file__).resolve().parent.parent / "data" / "services.yaml"
 
+# libyaml's safe loader parses a large services file about three times faster than
+# the pure-Python one and builds the same documents; fall back when PyYAML lacks it.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 class ServiceKind(StrEnum):
     """What a service is. Every kind but ``service`` is protected."""
@@ -114,7 +118,7 @@ class Topology:
         """
         path = Path(path)
         try:
-            document = yaml.safe_load(path.read_text(encoding="utf-8"))
+            document = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
         except FileNotFoundError:
             raise TopologyError(
                 f"{path}: services file not found; set AIRRA_SERVICES_FILE to an existing file"
