@@ -40,6 +40,7 @@ import yaml
 
 PROMETHEUS_BINARY = "prometheus"
 ALERTMANAGER_BINARY = "prometheus-alertmanager"
+_DEBIAN_PACKAGES = {PROMETHEUS_BINARY: "prometheus", ALERTMANAGER_BINARY: "prometheus-alertmanager"}
 
 LATENCY_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """Upper bounds (le) of the exporter's latency histogram, Prometheus client defaults."""
@@ -58,9 +59,8 @@ def require_binary(name: str) -> str:
     if path is not None:
         return path
 
-    message = (f"{name} not found: install the Debian package "
-               f"({'prometheus' if name == PROMETHEUS_BINARY else 'prometheus-alertmanager'}) "
-               "to run the integration tests")
+    package = _DEBIAN_PACKAGES.get(name, name)
+    message = f"{name} not found: install the Debian package {package} to run the integration tests"
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)

@@ -1,4 +1,4 @@
-"""The fake exporter of tests/support, which other integration tests and benchmarks drive."""
+"""The reusable test servers of tests/support: the fake exporter and the binary check."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.promstack import FakeExporter, ServiceLoad
+from tests.support.promstack import FakeExporter, ServiceLoad, require_binary
 
 
 @pytest.fixture
@@ -81,3 +81,19 @@ def test_down_service_fails_scrape(exporter: FakeExporter) -> None:
     status, text = get(f"{exporter.url}/metrics")
     assert status == 200
     assert 'service="orders"' not in text
+
+
+def test_missing_binary_skips_outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no-such-server not found: install the Debian package"):
+        require_binary("no-such-server")
+
+
+def test_missing_binary_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="no-such-server not found"):
+        require_binary("no-such-server")
+
+
+def test_installed_binary_is_found() -> None:
+    assert require_binary("sh").endswith("/sh")
