@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from bot.testing.slack_api import APP_ID, BOT_ID, BOT_USER_ID, TEAM_DOMAIN, TEAM_ID
+from bot.testing.slack_api import APP_ID, BOT_ID, BOT_USER_ID, TEAM_DOMAIN, TEAM_ID, new_trigger_id
 
 if TYPE_CHECKING:
     from bot.testing.slack_api import SlackApiStandIn
@@ -385,7 +385,8 @@ class SlackDriver:
         return f"http://127.0.0.1:9/response/{channel_id}/{user_id}"
 
     def _trigger_id(self) -> str:
-        return f"{next(self._serial)}.{self.team_id}.{hashlib.sha256(str(self.clock()).encode()).hexdigest()[:16]}"
+        # Real time, not self.clock: the stand-in expires trigger ids after 3 s of real time.
+        return new_trigger_id(next(self._serial))
 
     def _user(self, user_id: str) -> dict[str, str]:
         return {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": self.team_id}

@@ -19,6 +19,7 @@ import itertools
 import json
 import logging
 import re
+import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -51,6 +52,9 @@ BOT_NAME = "airra"
 DEFAULT_TOKEN = "xoxb-test"
 DEFAULT_APP_TOKEN = "xapp-test"
 DEFAULT_CHANNELS = {"C0INCIDENT": "incidents"}
+
+# Slack's trigger_id is valid for 3 seconds after the interaction.
+TRIGGER_TTL_S = 3.0
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -574,6 +578,8 @@ class SlackApiStandIn:
             raise MethodError("invalid_arguments", response_metadata={"messages": ["[ERROR] missing required field: trigger_id"]})
         if trigger_id in self._used_triggers:
             raise MethodError("exchanged_trigger_id")
+        if trigger_age_s(trigger_id) > TRIGGER_TTL_S:
+            raise MethodError("expired_trigger_id")
         view = self._checked_view(args)
 
         self._used_triggers.add(trigger_id)
@@ -736,6 +742,19 @@ class SlackApiStandIn:
         now_us = int(time.time() * 1_000_000)
         self._last_ts_us = max(now_us, self._last_ts_us + 1)
         return f"{self._last_ts_us // 1_000_000}.{self._last_ts_us % 1_000_000:06d}"
+
+
+def new_trigger_id(serial: int) -> str:
+    """Return a trigger_id shaped like Slack's that records when it was issued (epoch milliseconds)."""
+    return f"{int(time.time() * 1000)}.{serial}.{secrets.token_hex(8)}"
+
+
+def trigger_age_s(trigger_id: str) -> float:
+    """Return the age of a trigger_id from ``new_trigger_id``; 0 for other shapes, which never expire."""
+    issued_ms = trigger_id.split(".", 1)[0]
+    if not issued_ms.isdigit() or len(issued_ms) != 13:
+        return 0.0
+    return time.time() - int(issued_ms) / 1000
 
 
 async def _read_arguments(request: web.Request) -> dict[str, Any]:

@@ -369,3 +369,15 @@ async def test_thread_reply_event_names_parent_user(slack_client: AsyncWebClient
     assert event["thread_ts"] == card["ts"]
     assert event["parent_user_id"] == "U0AIRRABOT"
     assert [message["text"] for message in slack_api.thread("C0INCIDENT", card["ts"])] == ["wrong, it was cpu_spike"]
+
+
+async def test_views_open_rejects_expired_trigger(slack_client: AsyncWebClient) -> None:
+    import time
+
+    four_seconds_ago_ms = int((time.time() - 4) * 1000)
+    view = {"type": "modal", "title": {"type": "plain_text", "text": "Reject"}, "blocks": []}
+
+    with pytest.raises(SlackApiError) as error:
+        await slack_client.views_open(trigger_id=f"{four_seconds_ago_ms}.1.abcdef", view=view)
+
+    assert error.value.response["error"] == "expired_trigger_id"
