@@ -435,11 +435,19 @@ class IncidentFlows:
             await reply(f"Incident `{incident_id}` has no proposal `{proposal_id}`; nothing was approved.")
             return
 
+        if self._paused() and record.status is ApprovalStatus.PENDING:
+            # Approving now would spend the one execution on a guaranteed block.
+            await reply("Execution is paused, so nothing was approved. Approve again after `/airra resume`.")
+            return
+
         if record.status is ApprovalStatus.PENDING and not record.expired():
             changed = await self._situation_changed(record)
             if changed is not None:
-                await self._ask_again(record, changed, user_id)
-                await reply(f"Not approved: {changed} A fresh proposal is on the card; approve it if it still looks right.")
+                if await self._ask_again(record, changed, user_id):
+                    await reply(f"Not approved: {changed} A fresh proposal is on the card; "
+                                "approve it if it still looks right.")
+                else:
+                    await reply(f"Not approved: {changed} Nothing was run.")
                 return
 
         result = await self.desk.vote(incident_id, proposal_id, user_id)
@@ -494,21 +502,26 @@ class IncidentFlows:
                     f"{assessment.level.value.upper()} since the proposal.")
         return None
 
-    async def _ask_again(self, record: ApprovalRecord, reason: str, user_id: str) -> None:
-        """Retire a stale proposal and post a fresh one on the same card."""
+    async def _ask_again(self, record: ApprovalRecord, reason: str, user_id: str) -> bool:
+        """Retire a stale proposal; return True when a fresh one replaced it on the card."""
         retired = await self.desk.set_status(record.incident_id, record.proposal_id, ApprovalStatus.SUPERSEDED)
+        incident = self.tracker.get(record.incident_id)
+        still_firing = incident is not None and incident.is_open and bool(incident.firing)
         if retired is None:
-            return
+            # A concurrent click already retired it and asked again.
+            return still_firing
         self.audit.record(AuditKind.APPROVAL_REFUSED, incident_id=record.incident_id, user_id=user_id,
                           proposal_id=record.proposal_id, reason=f"situation changed: {reason}")
+
+        if not still_firing or incident is None:
+            await self._post_in_thread(record.incident_id, f":warning: Not run: {reason}")
+            await self._change_card(record.incident_id, lambda card: _set_state(card, CardState.RESOLVED))
+            return False
+
         await self._post_in_thread(record.incident_id, f":warning: The situation changed: {reason} "
                                                        "Here is a fresh proposal; approve it again if it still fits.")
-        incident = self.tracker.get(record.incident_id)
-        if incident is None or not incident.is_open or not incident.firing:
-            await self._change_card(record.incident_id, lambda card: _set_state(card, CardState.RESOLVED))
-            return
-        alert = incident.firing[-1]
-        await self.propose(incident.id, alert, note=f"Refreshed: {reason}")
+        await self.propose(incident.id, incident.firing[-1], note=f"Refreshed: {reason}")
+        return True
 
     # --- Execute, verify, record ---------------------------------------------
 
@@ -577,7 +590,9 @@ class IncidentFlows:
     async def _execution_not_done(self, record: ApprovalRecord, execution: ExecutionRecord,
                                   result: ExecutionResult) -> None:
         if result.status is ExecutionStatus.BLOCKED:
-            note = f":no_entry: Not run: blocked by the {result.blocked_by or 'safety'} guard. {result.error or ''}".strip()
+            reason = f": {result.error.rstrip('.')}" if result.error else ""
+            note = (f":no_entry: Not run: blocked by the {result.blocked_by or 'safety'} guard{reason}. "
+                    f"Once it allows actions again, ask for a fresh proposal with `/airra analyze {record.service}`.")
         elif result.status is ExecutionStatus.DRY_RUN:
             note = ":memo: Dry run: " + "; ".join(result.changes or ["nothing would change"])
         else:

@@ -66,3 +66,20 @@ async def test_paused_automatic_action_waits_for_approver(start_scenario: StartS
     await scenario.click(card, APPROVE_ACTION_ID, "U0BOB")
     await scenario.settle()
     assert (await scenario.runtime.executor.service_state("search")).replicas == 4
+
+
+async def test_guard_blocked_action_says_why(start_scenario: StartScenario) -> None:
+    scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE), max_auto_actions_per_hour=0)
+    scenario.bot.flows.proposer = AutomaticPolicyProposer(scenario.bot.flows.proposer)  # type: ignore[assignment]
+
+    await scenario.post_alert("[FIRING:1] HighLatency search (critical)")
+    card = await scenario.wait_for_card()
+    await scenario.settle()
+
+    final = card_text(scenario.api.message(INCIDENT_CHANNEL, card["ts"]))
+    assert ":no_entry: Not run: blocked by the" in final
+    assert "ask for a fresh proposal with `/airra analyze search`" in final
+    assert (await scenario.runtime.executor.service_state("search")).replicas == 3
+    [execution] = [entry for entry in AuditLog(scenario.data_dir / "audit.jsonl").entries()
+                   if entry.kind is AuditKind.EXECUTION]
+    assert execution.details["status"] == "blocked"

@@ -107,11 +107,15 @@ async def test_pause_blocks_execution_until_resume(start_scenario: StartScenario
     await scenario.settle()
     await scenario.click(card, APPROVE_ACTION_ID, "U0BOB")
     await scenario.settle()
-    assert "blocked by the" in card_text(scenario.api.message(INCIDENT_CHANNEL, card["ts"]))
+    assert "Execution is paused, so nothing was approved" in scenario.api.ephemerals_for("U0BOB")[-1]["text"]
+    assert "Awaiting approval 0/1" in card_text(scenario.api.message(INCIDENT_CHANNEL, card["ts"]))
     assert (await scenario.runtime.executor.service_state("search")).replicas == 3
 
     [resumed] = await _command(scenario, "resume", user="U0BOB")
     assert "Execution resumed" in resumed["text"]
+    await scenario.click(card, APPROVE_ACTION_ID, "U0BOB")
+    await scenario.settle()
+    assert (await scenario.runtime.executor.service_state("search")).replicas == 4
     kinds = [entry.kind for entry in AuditLog(scenario.data_dir / "audit.jsonl").entries()]
     assert AuditKind.PAUSE in kinds
     assert AuditKind.RESUME in kinds
