@@ -83,6 +83,7 @@ class SlackPoster:
         self._channel_locks: dict[str, asyncio.Lock] = {}
         self._report_locks: dict[str, asyncio.Lock] = {}
         self._last_post: dict[str, float] = {}
+        self._overflow_posted: dict[tuple[str, str], str] = {}
         _ensure_rate_limit_retries(client, rate_limit_retries)
 
     async def post(
@@ -103,11 +104,12 @@ class SlackPoster:
             return (await self.post_report(channel, thread_ts, text=text, incident_id=incident_id))[0]
 
         fitted, overflow = fit_blocks(list(blocks)) if blocks else ([], "")
-        ts = await self._post_paced(channel, fitted, text, thread_ts, incident_id)
+        ts = await self._post_paced(channel, fitted, text or _summary(fitted), thread_ts, incident_id)
         log.info("incident %s: posted to %s at %s%s", incident_id or "-", channel, ts,
                  f" in thread {thread_ts}" if thread_ts else "")
 
         if overflow:
+            self._overflow_posted[(channel, ts)] = overflow
             await self.post_report(channel, thread_ts or ts, text=overflow, incident_id=incident_id)
         return ts
 
@@ -120,9 +122,13 @@ class SlackPoster:
         *,
         incident_id: str | None = None,
     ) -> None:
-        """Update a message in place; blocks that do not fit go to its thread."""
+        """Update a message in place; blocks that do not fit go to its thread.
+
+        The same overflow is posted once per message, however often the
+        message is updated (within this process).
+        """
         fitted, overflow = fit_blocks(list(blocks)) if blocks else ([], "")
-        arguments: dict[str, Any] = {"channel": channel, "ts": ts, "text": truncate(text, MAX_MESSAGE_TEXT)}
+        arguments: dict[str, Any] = {"channel": channel, "ts": ts, "text": truncate(text or _summary(fitted), MAX_MESSAGE_TEXT)}
         if blocks is not None:
             arguments["blocks"] = fitted
 
@@ -138,7 +144,8 @@ class SlackPoster:
             await self._call("chat.update", self.client.chat_update, arguments, incident_id)
         log.info("incident %s: updated %s in %s", incident_id or "-", ts, channel)
 
-        if overflow:
+        if overflow and self._overflow_posted.get((channel, ts)) != overflow:
+            self._overflow_posted[(channel, ts)] = overflow
             await self.post_report(channel, ts, text=overflow, incident_id=incident_id)
 
     async def ephemeral(
@@ -341,6 +348,15 @@ def pack_report(parts: Sequence[str], *, title: str | None = None) -> list[list[
     if has_section:
         messages.append(current)
     return messages
+
+
+def _summary(blocks: Sequence[Block]) -> str:
+    """Return a short notification text from the first block that has text."""
+    for block in blocks:
+        text = text_of([block])
+        if text:
+            return truncate(text.replace("\n", " "), REPORT_FALLBACK_TEXT)
+    return ""
 
 
 def _fallback_text(title: str | None, number: int, count: int, blocks: list[Block]) -> str:

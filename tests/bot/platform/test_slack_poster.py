@@ -231,3 +231,24 @@ async def test_concurrent_reports_stay_contiguous(slack_client: AsyncWebClient, 
     assert len(first) > 1
     assert len(second) > 1
     assert thread in (first + second, second + first)
+
+
+async def test_repeated_update_posts_overflow_once(slack_client: AsyncWebClient, slack_api: SlackApiStandIn) -> None:
+    poster = SlackPoster(slack_client, min_interval_s=0)
+    long_card = [header("checkout"), section("\n".join(f"evidence {n:03d} " + "x" * 60 for n in range(80)))]
+    ts = await poster.post("C0INCIDENT", long_card, "checkout")
+    replies_after_post = len(slack_api.thread("C0INCIDENT", ts))
+
+    await poster.update("C0INCIDENT", ts, long_card, "checkout: approved")
+    await poster.update("C0INCIDENT", ts, long_card, "checkout: executing")
+
+    assert replies_after_post >= 1
+    assert len(slack_api.thread("C0INCIDENT", ts)) == replies_after_post
+
+
+async def test_blocks_without_text_get_summary(slack_client: AsyncWebClient, slack_api: SlackApiStandIn) -> None:
+    poster = SlackPoster(slack_client, min_interval_s=0)
+
+    ts = await poster.post("C0INCIDENT", [header("checkout: memory_leak"), section("details")])
+
+    assert slack_api.message("C0INCIDENT", ts)["text"] == "*checkout: memory_leak*"
