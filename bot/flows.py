@@ -33,6 +33,7 @@ from airra.topology import Topology
 from airra.verification import PostActionVerifier, VerificationResult, VerificationStatus
 from bot.approvals import ApprovalDesk, ApproverPolicy, VoteOutcome
 from bot.audit import AuditKind, AuditLog
+from bot.blockkit import escape
 from bot.cards import CardState, IncidentCard, RejectSubmission, card_from_proposal, render_card
 from bot.corrections import Correction, parse_correction
 from bot.errors import describe_error
@@ -696,7 +697,7 @@ class IncidentFlows:
 
         note = f":no_entry_sign: Rejected by <@{user_id}>"
         if submission.reason:
-            note += f": {submission.reason}"
+            note += f": {escape(submission.reason)}"
         await self._change_card(record.incident_id, lambda card: _rejected(card, note))
         await self._post_in_thread(record.incident_id, note + ". Recorded as feedback.")
 
@@ -728,7 +729,6 @@ class IncidentFlows:
                           proposal_id=proposal_id, picked_action=action.value)
         await self.propose(incident_id, alert, proposal=proposal,
                            note=f"<@{user_id}> picked `{action.value}` instead of `{record.action_type}`.")
-
 
     # --- Thread replies ------------------------------------------------------
 
