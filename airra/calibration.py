@@ -30,6 +30,7 @@ import logging
 import math
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
@@ -174,7 +175,10 @@ class CalibrationSummary(BaseModel):
     outcome_counts: list[OutcomeCount]
 
 
-class _Sums(BaseModel):
+# A plain slotted class: the pass updates these sums for every record, and pydantic's
+# validated __setattr__ made that the slowest part of a report over a large store.
+@dataclass(slots=True)
+class _Sums:
     count: int = 0
     successes: int = 0
     confidence_sum: float = 0.0

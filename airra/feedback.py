@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -220,7 +221,9 @@ _CATEGORY_COLUMNS = {
 }
 
 
-class _PriorSums(BaseModel):
+# Plain and slotted, because the pass updates it for every record (pydantic's __setattr__ is slow there).
+@dataclass(slots=True)
+class _PriorSums:
     judged: int = 0
     confirmed: int = 0
     confidence_sum: float = 0.0
