@@ -426,6 +426,12 @@ class SlackApiStandIn:
         channel, user, message_ts, _serial = request.match_info["key"].split("/")
         payload = await request.json()
         self.responses.append({"channel": channel, "user": user, "message_ts": message_ts, **payload})
+        try:
+            self._checked_content(payload, require_content=not payload.get("delete_original"))
+        except MethodError as exc:
+            # A response_url returns errors as plain text with a 4xx status, unlike the Web API.
+            log.warning("Slack API stand-in: response_url rejected: %s %s", exc.error, exc.extra.get("errors", ""))
+            return web.Response(status=400, text=exc.error, content_type="text/plain")
         original = self.message(channel, message_ts) if message_ts != "-" else None
 
         if payload.get("delete_original") and original is not None:

@@ -381,3 +381,18 @@ async def test_views_open_rejects_expired_trigger(slack_client: AsyncWebClient) 
         await slack_client.views_open(trigger_id=f"{four_seconds_ago_ms}.1.abcdef", view=view)
 
     assert error.value.response["error"] == "expired_trigger_id"
+
+
+async def test_response_url_rejects_invalid_blocks(slack_api: SlackApiStandIn) -> None:
+    import aiohttp
+
+    url = slack_api.response_url(channel="C0INCIDENT", user="U0BOB")
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}]
+
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url, json={"text": "report", "blocks": blocks}) as response:
+            status, body = response.status, await response.text()
+
+    assert status == 400
+    assert body == "invalid_blocks"
+    assert slack_api.ephemerals_for("U0BOB") == []
