@@ -31,6 +31,8 @@ REASON_BLOCK = "reason"
 CATEGORY_BLOCK = "correct_category"
 BETTER_ACTION_BLOCK = "better_action"
 
+# An alert summary can be pages long; the card keeps its start so the state line stays visible.
+MAX_TITLE_SHOWN = 300
 MAX_CANDIDATES_SHOWN = 5
 MAX_AFFECTED_SHOWN = 8
 
@@ -179,7 +181,7 @@ class RenderedCard(BaseModel):
 def render_card(card: IncidentCard) -> RenderedCard:
     """Render an incident card into blocks that fit Slack's limits."""
     blocks: list[dict[str, Any]] = [
-        section(f":rotating_light: *{escape(card.title)}*\n{_state_line(card)}"),
+        section(f":rotating_light: *{escape(truncate(card.title, MAX_TITLE_SHOWN))}*\n{_state_line(card)}"),
         fields(_summary_fields(card)),
     ]
 
@@ -212,7 +214,7 @@ def render_card(card: IncidentCard) -> RenderedCard:
 
 def card_fallback_text(card: IncidentCard) -> str:
     """Return the plain-text version of the card, for notifications and screen readers."""
-    parts = [f"{card.title}: {_STATE_WORDS[card.state]}"]
+    parts = [f"{truncate(card.title, MAX_TITLE_SHOWN)}: {_STATE_WORDS[card.state]}"]
     if card.proposed_action is not None:
         parts.append(f"proposed action: {card.proposed_action.label}")
     if card.status_note:

@@ -9,6 +9,7 @@ import aiohttp
 
 from airra.categories import Category
 from bot.audit import AuditKind, AuditLog
+from bot.testing.block_rules import validate_blocks
 from tests.bot.scenarios.conftest import (
     INCIDENT_CHANNEL,
     Scenario,
@@ -171,3 +172,23 @@ async def test_refire_reopens_same_card(start_scenario: StartScenario) -> None:
     assert "Reopened: `SearchHighLatency` fired again" in card_text(reopened)
     assert has_buttons(reopened)
     assert [incident.status.value for incident in scenario.bot.flows.tracker.store.all()] == ["open"]
+
+
+async def test_long_summary_keeps_card_readable(start_scenario: StartScenario) -> None:
+    scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE))
+    document = _webhook("firing")
+    lines = [f"line {number:04d}: search latency detail" for number in range(400)]
+    for alert in document["alerts"]:
+        alert["annotations"]["summary"] = "\n".join(lines)
+
+    assert await _send_webhook(scenario, document) == 200
+    card = await scenario.wait_for_card()
+    await scenario.settle()
+
+    shown = scenario.api.message(INCIDENT_CHANNEL, card["ts"])
+    assert has_buttons(shown)
+    assert validate_blocks(shown["blocks"]) == []
+    first_section = shown["blocks"][0]["text"]["text"]
+    assert "line 0000: search latency detail" in first_section
+    assert "…*\n:hourglass_flowing_sand: Awaiting approval 0/1" in first_section
+    assert len(scenario.cards()) == 1

@@ -9,6 +9,7 @@ import pytest
 
 from airra.categories import Category
 from bot.cards import REJECT_ACTION_ID
+from bot.testing.block_rules import validate_blocks
 from tests.bot.scenarios.conftest import (
     INCIDENT_CHANNEL,
     Scenario,
@@ -160,3 +161,27 @@ async def test_why_mention_explains_proposal(start_scenario: StartScenario) -> N
     assert "Why this proposal" in thread
     assert "Hypotheses:" in thread
     assert _feedback(scenario) == []
+
+
+async def test_long_why_report_split_in_thread(start_scenario: StartScenario) -> None:
+    scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE))
+    card = await _card(scenario)
+    # A proposal text far past one message, as a large topology's reasoning can be.
+    approvals = scenario.bot.flows.approvals
+    [record] = approvals.pending()
+    record.proposal_text = "\n".join(f"evidence {number:05d}: latency sample above the p95 threshold"
+                                     for number in range(800))
+    approvals.save(record)
+
+    mention = {"type": "app_mention", "user": "U0ALICE", "text": "<@U0AIRRABOT> why", "thread_ts": card["ts"],
+               "ts": "1796400300.000100", "channel": INCIDENT_CHANNEL}
+    await scenario.slack.event(mention)
+    await scenario.settle()
+
+    replies = scenario.api.thread(INCIDENT_CHANNEL, card["ts"])
+    assert len(replies) >= 2
+    for reply in replies:
+        assert validate_blocks(reply["blocks"]) == []
+    thread = scenario.thread_text(card)
+    assert "evidence 00000:" in thread
+    assert "evidence 00799:" in thread
