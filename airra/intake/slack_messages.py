@@ -43,6 +43,7 @@ _LIST_ITEM = re.compile(
     r"^\s*(?:[-•*]\s+)?[*_`]*(?P<name>[A-Za-z_][A-Za-z0-9_.]*)[*_`]*\s*(?:=|:)[\s*_`]*(?P<value>.*?)[\s`*_]*$"
 )
 _KEY_LINE = re.compile(r"^\s*[*_]*(?P<key>[A-Za-z][A-Za-z ]*?)[*_]*\s*:\s*[*_]*\s*(?P<value>.*)$")
+_CAMEL_CASE = re.compile(r"^[A-Z][A-Za-z0-9_]*[a-z][A-Za-z0-9_]*$")
 _LINK = re.compile(r"<(?P<url>(?:https?|mailto):[^|>]+)(?:\|(?P<label>[^>]*))?>")
 
 _FIRING_COLOURS = frozenset({"danger", "a30200", "d63232", "e01e5a", "ff0000"})
@@ -325,7 +326,7 @@ def _alert_from_section(section: _ParsedAlert, title: _Title, *, source: AlertSo
                         extra_labels: dict[str, str], channel: str | None, message_ts: str | None,
                         group_key: str) -> Alert:
     labels = {**extra_labels, **section.labels}
-    alertname = labels.get("alertname") or _title_alertname(title)
+    alertname = labels.get("alertname") or _title_alertname(title, topology)
     status = section.status or title.status
     annotations = section.annotations
     service = resolve_service(labels, topology)
@@ -352,7 +353,7 @@ def _alert_from_section(section: _ParsedAlert, title: _Title, *, source: AlertSo
 def _alert_from_title(title: _Title, *, source: AlertSource, topology: Topology,
                       labels: dict[str, str], channel: str | None, message_ts: str | None,
                       group_key: str) -> Alert:
-    alertname = labels.get("alertname") or _title_alertname(title)
+    alertname = labels.get("alertname") or _title_alertname(title, topology)
     service = resolve_service(labels, topology) if labels else None
     if service is None:
         service = _title_service(title, topology)
@@ -394,13 +395,19 @@ def _title_from_sections(sections: list[_ParsedAlert], title_text: str,
                   status=AlertStatus.FIRING if firing else AlertStatus.RESOLVED, group=group)
 
 
-def _title_alertname(title: _Title) -> str:
-    """Return the first word of the group part of a title.
+def _title_alertname(title: _Title, topology: Topology) -> str:
+    """Guess the alert name from the label values in a title.
 
-    Alertmanager lists group label values sorted by label name, so with the
-    common ``group_by: [alertname, ...]`` the first word is the alert name.
+    The title lists the group's label values and then, in brackets, the other
+    common label values, each sorted by label name, so the alert name can be
+    anywhere. Alert names are CamelCase by Prometheus convention, so the first
+    CamelCase word that is no service name is taken, else the first word.
     """
-    words = title.group.replace("(", " ").split()
+    words = [word.strip("()") for word in title.group.split()]
+    words = [word for word in words if word]
+    for word in words:
+        if _CAMEL_CASE.match(word) and topology.resolve(word) is None:
+            return word
     return words[0] if words else "SlackAlert"
 
 

@@ -209,3 +209,21 @@ def test_plain_text_alert_post(topology: Topology) -> None:
 def test_unescape_keeps_mentions() -> None:
     text = "a &amp; b &lt;x&gt; <@U1> <!here> <https://x.test/a?b=1&amp;c=2|docs> :fire: ü"
     assert unescape_slack(text) == "a & b <x> <@U1> <!here> https://x.test/a?b=1&c=2 :fire: ü"
+
+
+@pytest.mark.parametrize(
+    ("title", "alertname"),
+    [
+        ("[FIRING:1] orders (HighErrorRate critical)", "HighErrorRate"),
+        ("[FIRING:2] HighErrorRate payment-service (payments critical payments)", "HighErrorRate"),
+        ("[FIRING:1] Payments (KafkaLag page)", "KafkaLag"),
+        ("[FIRING:2] orders", "orders"),
+    ],
+)
+def test_alertname_is_first_camel_case_word(title: str, alertname: str, topology: Topology) -> None:
+    envelope = load_fixture("slack_alertmanager_firing.json")
+    envelope["event"]["attachments"][0]["title"] = title
+    alerts = parse_alert_message(envelope, topology)
+
+    assert alerts is not None
+    assert alerts[0].alertname == alertname

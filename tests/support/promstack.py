@@ -496,22 +496,32 @@ def _scraped_targets(prometheus_url: str) -> int:
 
 
 @contextlib.contextmanager
-def alertmanager_server(directory: Path, *, webhook_url: str, webhook_token: str | None = None,
-                        group_by: Iterable[str] = ("service",), group_wait: str = "1s",
-                        group_interval: str = "1s", repeat_interval: str = "1h",
+def alertmanager_server(directory: Path, *, webhook_url: str | None, webhook_token: str | None = None,
+                        slack_api_url: str | None = None, group_by: Iterable[str] = ("service",),
+                        group_wait: str = "1s", group_interval: str = "1s", repeat_interval: str = "1h",
                         resolve_timeout: str = "10s") -> Iterator[ServerProcess]:
-    """Run Alertmanager, clustering off, with one webhook receiver at ``webhook_url``."""
+    """Run Alertmanager, clustering off, with one receiver named ``airra``.
+
+    The receiver posts webhooks to ``webhook_url`` and, when ``slack_api_url``
+    is given, Slack messages with the default templates to that URL, as to
+    an incoming-webhook URL of Slack. Both send resolved notifications.
+    """
     binary = require_binary(ALERTMANAGER_BINARY)
     directory.mkdir(parents=True, exist_ok=True)
 
-    receiver: dict[str, Any] = {"url": webhook_url, "send_resolved": True}
-    if webhook_token is not None:
-        receiver["http_config"] = {"authorization": {"type": "Bearer", "credentials": webhook_token}}
+    receiver: dict[str, Any] = {"name": "airra"}
+    if webhook_url is not None:
+        webhook: dict[str, Any] = {"url": webhook_url, "send_resolved": True}
+        if webhook_token is not None:
+            webhook["http_config"] = {"authorization": {"type": "Bearer", "credentials": webhook_token}}
+        receiver["webhook_configs"] = [webhook]
+    if slack_api_url is not None:
+        receiver["slack_configs"] = [{"api_url": slack_api_url, "channel": "#alerts", "send_resolved": True}]
     config = {
         "global": {"resolve_timeout": resolve_timeout},
         "route": {"receiver": "airra", "group_by": list(group_by), "group_wait": group_wait,
                   "group_interval": group_interval, "repeat_interval": repeat_interval},
-        "receivers": [{"name": "airra", "webhook_configs": [receiver]}],
+        "receivers": [receiver],
     }
     (directory / "alertmanager.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
 
@@ -553,18 +563,19 @@ class PromStack:
 
 @contextlib.contextmanager
 def prom_stack(directory: Path, *, services: Iterable[str], webhook_url: str | None = None,
-               webhook_token: str | None = None, rules: dict[str, Any] | None = None, pods: int = 2,
-               **baseline: Any) -> Iterator[PromStack]:
-    """Start the exporter, then Alertmanager (if ``webhook_url`` is given), then Prometheus.
+               webhook_token: str | None = None, slack_api_url: str | None = None,
+               rules: dict[str, Any] | None = None, pods: int = 2, **baseline: Any) -> Iterator[PromStack]:
+    """Start the exporter, then Alertmanager (if a webhook or Slack URL is given), then Prometheus.
 
     ``baseline`` sets every service's starting ``ServiceLoad``, e.g. ``rate_rps=10``.
     """
     with contextlib.ExitStack() as stack:
         exporter = stack.enter_context(FakeExporter(services, pods=pods, **baseline))
         alertmanager = None
-        if webhook_url is not None:
-            alertmanager = stack.enter_context(
-                alertmanager_server(directory / "alertmanager", webhook_url=webhook_url, webhook_token=webhook_token))
+        if webhook_url is not None or slack_api_url is not None:
+            alertmanager = stack.enter_context(alertmanager_server(
+                directory / "alertmanager", webhook_url=webhook_url, webhook_token=webhook_token,
+                slack_api_url=slack_api_url))
         prometheus = stack.enter_context(prometheus_server(
             directory / "prometheus", exporter=exporter, rules=rules,
             alertmanager_url=alertmanager.url if alertmanager is not None else None))
