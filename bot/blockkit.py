@@ -45,6 +45,8 @@ MAX_MESSAGE_TEXT = 40_000
 MAX_BLOCKS_JSON = 12_000
 
 ELLIPSIS = "…"
+# Slack rejects empty text, so fit_blocks puts this in place of it.
+EMPTY_TEXT = "—"
 OVERFLOW_NOTICE = "_Some details did not fit in this message; they follow in the thread._"
 BUTTON_STYLES = {"primary", "danger"}
 
@@ -300,6 +302,8 @@ def _check_element(element: Block, pointer: str) -> list[str]:
 def _too_long(value: Any, limit: int, pointer: str) -> list[str]:
     if isinstance(value, str) and len(value) > limit:
         return [f"{pointer}: {len(value)} characters, limit {limit}"]
+    if value == "":
+        return [f"{pointer}: empty, Slack requires at least 1 character"]
     return []
 
 
@@ -345,16 +349,16 @@ def _fit_block(block: Block) -> list[str]:
     block_type = block.get("type")
 
     if block_type == "header":
-        block["text"]["text"] = truncate(block["text"]["text"], MAX_HEADER_TEXT)
+        block["text"]["text"] = _fit_label(block["text"]["text"], MAX_HEADER_TEXT)
     elif block_type == "section":
         if "text" in block:
             kept, rest = split_text(block["text"]["text"], MAX_SECTION_TEXT)
-            block["text"]["text"] = kept
+            block["text"]["text"] = kept or EMPTY_TEXT
             overflow.append(rest)
         if "fields" in block:
             for field in block["fields"][:MAX_FIELDS]:
                 kept, rest = split_text(field["text"], MAX_FIELD_TEXT)
-                field["text"] = kept
+                field["text"] = kept or EMPTY_TEXT
                 overflow.append(rest)
             overflow.extend(field["text"] for field in block["fields"][MAX_FIELDS:])
             block["fields"] = block["fields"][:MAX_FIELDS]
@@ -365,7 +369,7 @@ def _fit_block(block: Block) -> list[str]:
         block["elements"] = block["elements"][:MAX_CONTEXT_ELEMENTS]
         for element in block["elements"]:
             if "text" in element:
-                element["text"] = truncate(element["text"], MAX_CONTEXT_TEXT)
+                element["text"] = _fit_label(element["text"], MAX_CONTEXT_TEXT)
     elif block_type == "actions":
         block["elements"] = block["elements"][:MAX_ACTIONS_ELEMENTS]
         for element in block["elements"]:
@@ -377,17 +381,21 @@ def _fit_element(element: Block) -> None:
     if "action_id" in element:
         element["action_id"] = element["action_id"][:MAX_ID]
     if element.get("type") == "button":
-        element["text"]["text"] = truncate(element["text"]["text"], MAX_BUTTON_TEXT)
+        element["text"]["text"] = _fit_label(element["text"]["text"], MAX_BUTTON_TEXT)
         if "value" in element:
             # NOTE: a cut value no longer matches what the listener expects;
             # the builders raise instead, so only hand-built buttons get here.
             element["value"] = element["value"][:MAX_BUTTON_VALUE]
     if "placeholder" in element:
-        element["placeholder"]["text"] = truncate(element["placeholder"]["text"], MAX_PLACEHOLDER_TEXT)
+        element["placeholder"]["text"] = _fit_label(element["placeholder"]["text"], MAX_PLACEHOLDER_TEXT)
     if "options" in element:
         element["options"] = element["options"][:MAX_OPTIONS]
         for option in element["options"]:
-            option["text"]["text"] = truncate(option["text"]["text"], MAX_OPTION_TEXT)
+            option["text"]["text"] = _fit_label(option["text"]["text"], MAX_OPTION_TEXT)
+
+
+def _fit_label(text: str, limit: int) -> str:
+    return truncate(text, limit) or EMPTY_TEXT
 
 
 def _drop_content_blocks(blocks: list[Block], budget: int) -> tuple[list[Block], list[str]]:

@@ -203,3 +203,26 @@ def test_actions_limit() -> None:
 
 def test_escape() -> None:
     assert blockkit.escape("p99 < 200ms & rising > 5%") == "p99 &lt; 200ms &amp; rising &gt; 5%"
+
+
+async def test_empty_texts_are_filled(slack_client: AsyncWebClient) -> None:
+    card = [
+        {"type": "header", "text": {"type": "plain_text", "text": ""}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": ""}},
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": ""}]},
+        {"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": ""}, "action_id": "approve"}]},
+    ]
+
+    problems = check_blocks(card)
+    fitted, overflow = fit_blocks(card)
+    response = await slack_client.chat_postMessage(channel="C0INCIDENT", text="card", blocks=fitted)
+
+    assert problems == [
+        "/blocks/0/text/text: empty, Slack requires at least 1 character",
+        "/blocks/1/text/text: empty, Slack requires at least 1 character",
+        "/blocks/2/fields/0/text: empty, Slack requires at least 1 character",
+        "/blocks/3/elements/0/text/text: empty, Slack requires at least 1 character",
+    ]
+    assert check_blocks(fitted) == []
+    assert overflow == ""
+    assert response["ok"] is True
