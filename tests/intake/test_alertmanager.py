@@ -84,7 +84,7 @@ def test_mixed_batch_service_resolution(mixed_truncated: dict[str, Any], topolog
     assert not third.scoped
 
 
-def test_firing_alert_with_future_end_time_has_no_end(mixed_truncated: dict[str, Any], topology: Topology) -> None:
+def test_firing_future_end_dropped(mixed_truncated: dict[str, Any], topology: Topology) -> None:
     assert parse_webhook(mixed_truncated, topology).alerts[2].ends_at is None
 
 

@@ -29,7 +29,7 @@ def api_error(status: int, error_type: str, message: str) -> PrometheusApiClient
 
 
 class FakeClient:
-    """Answers each query from a table keyed by a substring of the query."""
+    """Returns the canned result whose key is a substring of the query."""
 
     def __init__(self, answers: dict[str, Answer]) -> None:
         self.answers = answers
