@@ -101,6 +101,38 @@ class IncidentCard(BaseModel):
     def button_value(self) -> str:
         return f"{self.incident_id}|{self.proposal_id or ''}"
 
+    def set_approvers(self, approvers: list[str]) -> None:
+        """Show who approved so far."""
+        self.approvers = list(approvers)
+
+    def show_executing(self, approvers: list[str], *, automatic: bool) -> None:
+        """Show that the action is running, and who approved it."""
+        self.state = CardState.EXECUTING
+        self.approvers = [] if automatic else list(approvers)
+
+    def show_outcome(self, note: str) -> None:
+        """Show how the action ended."""
+        self.state = CardState.OUTCOME
+        self.status_note = note
+
+    def show_rejected(self, note: str) -> None:
+        """Show who rejected the proposal and why."""
+        self.state = CardState.REJECTED
+        self.status_note = note
+
+    def expire(self, proposal_id: str) -> None:
+        """Show that the approval of ``proposal_id`` expired.
+
+        A later proposal may already be on the card; only its own expiry changes it.
+        """
+        if self.proposal_id == proposal_id and self.state is CardState.AWAITING_APPROVAL:
+            self.state = CardState.EXPIRED
+
+    def resolve(self) -> None:
+        """Show the incident resolved; a running or finished action keeps its state."""
+        if self.state in (CardState.AWAITING_APPROVAL, CardState.NO_ACTION, CardState.AUTOMATIC):
+            self.state = CardState.RESOLVED
+
 
 def parse_button_value(value: str) -> tuple[str, str]:
     """Split a button value into (incident id, proposal id).
@@ -165,6 +197,13 @@ def card_from_proposal(incident: Incident, proposal: Proposal, record: ApprovalR
         source_url=incident.source_url,
         runbook_url=incident.runbook_url,
     )
+
+
+def unscoped_card(incident: Incident) -> IncidentCard:
+    """Fill the card of an incident whose alerts name no known service: no diagnosis, no action."""
+    return IncidentCard(incident_id=incident.id, title=incident.title, service=None, severity=incident.severity,
+                        alert_count=incident.alert_count, state=CardState.NO_ACTION,
+                        source_url=incident.source_url, runbook_url=incident.runbook_url)
 
 
 # --- The card ----------------------------------------------------------------

@@ -34,7 +34,7 @@ from airra.verification import PostActionVerifier, VerificationResult, Verificat
 from bot.approvals import ApprovalDesk, ApproverPolicy, VoteOutcome
 from bot.audit import AuditKind, AuditLog
 from bot.blockkit import escape
-from bot.cards import CardState, IncidentCard, RejectSubmission, card_from_proposal, render_card
+from bot.cards import IncidentCard, RejectSubmission, card_from_proposal, render_card, unscoped_card
 from bot.corrections import Correction, parse_correction
 from bot.errors import describe_error
 from bot.messaging import SlackPoster
@@ -165,7 +165,7 @@ class IncidentFlows:
             note = (":warning: AIRRA stopped while this action was running, so its outcome is unknown. "
                     "It will not be run again: check the service by hand.")
             await self._post_in_thread(execution.incident_id, note)
-            await self._change_card(execution.incident_id, lambda card: _outcome(card, note))
+            await self._change_card(execution.incident_id, lambda card: card.show_outcome(note))
 
     def _schedule_expiry(self, record: ApprovalRecord) -> None:
         """Mark the approval expired and update the card once its TTL has passed."""
@@ -186,7 +186,7 @@ class IncidentFlows:
         log.info("incident %s: approval of proposal %s expired", incident_id, proposal_id)
         self.audit.record(AuditKind.APPROVAL_EXPIRED, incident_id=incident_id, user_id=None,
                           proposal_id=proposal_id, action=record.action_type)
-        await self._change_card(incident_id, lambda card: _expired(card, proposal_id))
+        await self._change_card(incident_id, lambda card: card.expire(proposal_id))
 
     # --- Alerts --------------------------------------------------------------
 
@@ -260,7 +260,7 @@ class IncidentFlows:
             return None
 
         if not incident.scoped:
-            card = _unscoped_card(incident)
+            card = unscoped_card(incident)
             await self._show_card(incident, channel, card)
             log.info("incident %s: unscoped, card without action posted", incident.id)
             return None
@@ -393,8 +393,7 @@ class IncidentFlows:
     async def incident_resolved(self, incident_id: str) -> None:
         """Mark the card resolved and post the resolution in the thread."""
         def resolved(card: IncidentCard) -> None:
-            if card.state in (CardState.AWAITING_APPROVAL, CardState.NO_ACTION):
-                card.state = CardState.RESOLVED
+            card.resolve()
             card.status_note = ":large_green_circle: Every alert of this incident is resolved."
 
         await self._change_card(incident_id, resolved)
@@ -456,7 +455,7 @@ class IncidentFlows:
         if result.outcome is VoteOutcome.EXPIRED:
             self.audit.record(AuditKind.APPROVAL_EXPIRED, incident_id=incident_id, user_id=user_id,
                               proposal_id=proposal_id)
-            await self._change_card(incident_id, lambda card: _expired(card, proposal_id))
+            await self._change_card(incident_id, lambda card: card.expire(proposal_id))
             await reply("This approval request expired, so nothing was run. Ask for a fresh proposal with "
                         f"`/airra analyze {record.service}`.")
             return
@@ -478,7 +477,7 @@ class IncidentFlows:
                           action=record.action_type, votes=len(record.approvals),
                           required=record.required_approvals)
         if result.outcome is VoteOutcome.WAITING:
-            await self._change_card(incident_id, lambda card: _set_approvers(card, record.approver_ids))
+            await self._change_card(incident_id, lambda card: card.set_approvers(record.approver_ids))
             await self._post_in_thread(
                 incident_id, f"<@{user_id}> approved `{record.action_type}` "
                 f"({len(record.approvals)}/{record.required_approvals}); waiting for a second approver.")
@@ -516,7 +515,7 @@ class IncidentFlows:
 
         if not still_firing or incident is None:
             await self._post_in_thread(record.incident_id, f":warning: Not run: {reason}")
-            await self._change_card(record.incident_id, lambda card: _set_state(card, CardState.RESOLVED))
+            await self._change_card(record.incident_id, lambda card: card.resolve())
             return False
 
         await self._post_in_thread(record.incident_id, f":warning: The situation changed: {reason} "
@@ -535,7 +534,7 @@ class IncidentFlows:
             incident_id=incident_id, proposal_id=record.proposal_id, claimed_by=approved_by,
             claimed_at=datetime.now(UTC))
 
-        await self._change_card(incident_id, lambda card: _executing(card, record.approver_ids, automatic))
+        await self._change_card(incident_id, lambda card: card.show_executing(record.approver_ids, automatic=automatic))
         who = "automatically, as the policy allows" if automatic else f"approved by {_mentions(record.approver_ids)}"
         await self._post_in_thread(incident_id, f":gear: Executing `{action.value}` on `{record.service}`, {who}.")
         log.info("incident %s: executing %s on %s", incident_id, action.value, record.service)
@@ -586,7 +585,7 @@ class IncidentFlows:
         execution.phase = ExecutionPhase.FINISHED
         self.executions.save(execution)
         note = _outcome_note(action, verification, rollback_note)
-        await self._change_card(incident_id, lambda card: _outcome(card, note))
+        await self._change_card(incident_id, lambda card: card.show_outcome(note))
 
     async def _execution_not_done(self, record: ApprovalRecord, execution: ExecutionRecord,
                                   result: ExecutionResult) -> None:
@@ -601,7 +600,7 @@ class IncidentFlows:
         execution.phase = ExecutionPhase.FINISHED
         self.executions.save(execution)
         await self._post_in_thread(record.incident_id, note)
-        await self._change_card(record.incident_id, lambda card: _outcome(card, note))
+        await self._change_card(record.incident_id, lambda card: card.show_outcome(note))
 
     async def _roll_back_if_degraded(self, record: ApprovalRecord, execution: ExecutionRecord,
                                      result: ExecutionResult, verification: VerificationResult,
@@ -698,7 +697,7 @@ class IncidentFlows:
         note = f":no_entry_sign: Rejected by <@{user_id}>"
         if submission.reason:
             note += f": {escape(submission.reason)}"
-        await self._change_card(record.incident_id, lambda card: _rejected(card, note))
+        await self._change_card(record.incident_id, lambda card: card.show_rejected(note))
         await self._post_in_thread(record.incident_id, note + ". Recorded as feedback.")
 
     async def pick_action(self, incident_id: str, proposal_id: str, action: ActionType, user_id: str,
@@ -753,7 +752,7 @@ class IncidentFlows:
 
         if correction.feedback_type is FeedbackType.INCIDENT_RESOLVED and incident.is_open:
             await self.tracker.resolve(incident.id)
-            await self._change_card(incident.id, lambda card: _set_state(card, CardState.RESOLVED))
+            await self._change_card(incident.id, lambda card: card.resolve())
 
         await self.poster.react(channel, ts, "white_check_mark", incident_id=incident.id)
         if correction.is_correction:
@@ -801,41 +800,6 @@ class IncidentFlows:
 
 
 # --- Card changes and wording ------------------------------------------------
-
-
-def _unscoped_card(incident: Incident) -> IncidentCard:
-    return IncidentCard(incident_id=incident.id, title=incident.title, service=None, severity=incident.severity,
-                        alert_count=incident.alert_count, state=CardState.NO_ACTION,
-                        source_url=incident.source_url, runbook_url=incident.runbook_url)
-
-
-def _set_state(card: IncidentCard, state: CardState) -> None:
-    card.state = state
-
-
-def _expired(card: IncidentCard, proposal_id: str) -> None:
-    # A later proposal may already be on the card; only its own expiry changes it.
-    if card.proposal_id == proposal_id and card.state is CardState.AWAITING_APPROVAL:
-        card.state = CardState.EXPIRED
-
-
-def _set_approvers(card: IncidentCard, approvers: list[str]) -> None:
-    card.approvers = list(approvers)
-
-
-def _executing(card: IncidentCard, approvers: list[str], automatic: bool) -> None:
-    card.state = CardState.EXECUTING
-    card.approvers = [] if automatic else list(approvers)
-
-
-def _outcome(card: IncidentCard, note: str) -> None:
-    card.state = CardState.OUTCOME
-    card.status_note = note
-
-
-def _rejected(card: IncidentCard, note: str) -> None:
-    card.state = CardState.REJECTED
-    card.status_note = note
 
 
 def _outcome_note(action: ActionType, verification: VerificationResult, rollback_note: str | None) -> str:

@@ -141,3 +141,22 @@ def test_reject_modal_is_valid_and_parses() -> None:
     assert submission.reason == "it was the cache"
     assert submission.correct_category is Category.CACHE_ISSUE
     assert submission.better_action is None
+
+
+def test_expire_only_changes_own_proposal() -> None:
+    card = _card(proposal_id="p2")
+    card.expire("p1")
+    assert card.state is CardState.AWAITING_APPROVAL
+    card.expire("p2")
+    assert card.state is CardState.EXPIRED
+
+
+def test_resolve_keeps_finished_outcome() -> None:
+    card = _card()
+    card.show_outcome("`scale_up` executed")
+    card.resolve()
+    assert card.state is CardState.OUTCOME
+
+    waiting = _card()
+    waiting.resolve()
+    assert waiting.state is CardState.RESOLVED
