@@ -1,7 +1,8 @@
 """Metrics source that queries a real Prometheus over its HTTP API.
 
 prometheus-api-client's ``PrometheusConnect`` is synchronous, so each query
-runs in a worker thread and the queries of one ``read`` run concurrently:
+runs in a thread of the source's own pool and the queries of one ``read`` run
+concurrently:
 a read costs about one query's latency. Every query has a timeout, sent to
 Prometheus as the ``timeout`` parameter and enforced on the client as well.
 
@@ -17,14 +18,17 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import functools
 import json
 import logging
 import math
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 import requests
+from requests.adapters import HTTPAdapter
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from urllib3.util.retry import Retry
 
@@ -39,6 +43,9 @@ log = logging.getLogger(__name__)
 # Slack on top of the query timeout before the client gives up on a worker thread,
 # so that Prometheus's own timeout error arrives first when the server is slow.
 _CLIENT_SLACK_S = 1.0
+
+# Worker threads for queries: every signal of two concurrent reads at once.
+_POOL_SIZE = 2 * len(Signal)
 
 
 class PrometheusClient(Protocol):
@@ -64,7 +71,14 @@ class PrometheusMetrics:
         if queries is None:
             queries = QueryConfig.load(settings.queries_file) if settings.queries_file else QueryConfig()
         self.queries = queries
-        self.client: PrometheusClient = client if client is not None else _connect(settings)
+        self.client: PrometheusClient = client if client is not None else _connect(settings, _POOL_SIZE)
+        # Not asyncio's default executor: it has min(32, CPUs + 4) threads, too few on small
+        # machines to run every signal of a read at once.
+        self._executor = ThreadPoolExecutor(max_workers=_POOL_SIZE, thread_name_prefix="promql")
+
+    def close(self) -> None:
+        """Stop the worker threads; queries still running finish in the background."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def read(self, service: str, signals: Sequence[Signal]) -> MetricsSnapshot:
         """Read the signals of one service, all queries at once.
@@ -134,9 +148,10 @@ class PrometheusMetrics:
     async def _run(self, query: str) -> float | str:
         """Return the query's value, or the reason it has none."""
         try:
+            call = functools.partial(self.client.custom_query, query,
+                                     params={"timeout": f"{self.timeout_s:g}s"}, timeout=self.timeout_s)
             result = await asyncio.wait_for(
-                asyncio.to_thread(self.client.custom_query, query,
-                                  params={"timeout": f"{self.timeout_s:g}s"}, timeout=self.timeout_s),
+                asyncio.get_running_loop().run_in_executor(self._executor, call),
                 timeout=self.timeout_s + _CLIENT_SLACK_S,
             )
         except (asyncio.TimeoutError, requests.Timeout):
@@ -156,7 +171,7 @@ class PrometheusMetrics:
         return _value(result)
 
 
-def _connect(settings: Settings) -> PrometheusConnect:
+def _connect(settings: Settings, pool_size: int) -> PrometheusConnect:
     headers: dict[str, str] = {}
     if settings.prometheus_token is not None:
         headers["Authorization"] = f"Bearer {settings.prometheus_token.get_secret_value()}"
@@ -168,14 +183,19 @@ def _connect(settings: Settings) -> PrometheusConnect:
     # One quick retry for a dropped connection only. The client's default retries
     # 503 responses (Prometheus's query timeout) with backoff, for seconds.
     retry = Retry(total=1, connect=1, read=0, status=0, backoff_factor=0.1)
-    return PrometheusConnect(
-        url=str(settings.prometheus_url).rstrip("/"),
+    url = str(settings.prometheus_url).rstrip("/")
+    client = PrometheusConnect(
+        url=url,
         headers=headers or None,
         disable_ssl=not settings.prometheus_verify_tls,
         auth=auth,
         retry=retry,
         timeout=settings.query_timeout_s,  # type: ignore[arg-type]
     )
+    # PrometheusConnect mounts an adapter of 10 connections; with more worker threads
+    # requests would open and discard extra connections, so mount a pool that fits them.
+    client._session.mount(url, HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=pool_size))
+    return client
 
 
 def _value(result: Any) -> float | str:
