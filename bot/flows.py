@@ -184,6 +184,7 @@ class IncidentFlows:
         if record is None:
             return
         log.info("incident %s: approval of proposal %s expired", incident_id, proposal_id)
+        self._count_approval("expired")
         self.audit.record(AuditKind.APPROVAL_EXPIRED, incident_id=incident_id, user_id=None,
                           proposal_id=proposal_id, action=record.action_type)
         await self._change_card(incident_id, lambda card: card.expire(proposal_id))
@@ -425,6 +426,7 @@ class IncidentFlows:
     async def approve(self, incident_id: str, proposal_id: str, user_id: str, reply: Reply) -> None:
         """Handle an Approve click: check the user and the situation, count the vote, execute once."""
         if not await self.policy.is_approver(user_id):
+            self._count_approval("refused")
             self.audit.record(AuditKind.APPROVAL_REFUSED, incident_id=incident_id, user_id=user_id,
                               proposal_id=proposal_id, reason="not an approver")
             await reply(_not_an_approver(self.policy))
@@ -460,6 +462,7 @@ class IncidentFlows:
                         f"`/airra analyze {record.service}`.")
             return
         if result.outcome is VoteOutcome.SELF_APPROVAL:
+            self._count_approval("refused")
             self.audit.record(AuditKind.APPROVAL_REFUSED, incident_id=incident_id, user_id=user_id,
                               proposal_id=proposal_id, reason="self approval")
             await reply("You opened this incident, and approving your own request is not allowed here; "
@@ -690,6 +693,7 @@ class IncidentFlows:
         self._record_feedback(record, user_id, feedback_type, submission.reason,
                               feedback_id=f"reject-{record.incident_id}-{record.proposal_id}",
                               correct_category=submission.correct_category, better_action=submission.better_action)
+        self._count_approval("rejected")
         self.audit.record(AuditKind.REJECTION, incident_id=record.incident_id, user_id=user_id,
                           proposal_id=record.proposal_id, reason=submission.reason,
                           correct_category=submission.correct_category, better_action=submission.better_action)
