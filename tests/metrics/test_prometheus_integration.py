@@ -6,8 +6,9 @@ Expected values, worked out from the exporter's load and PromQL semantics:
   window whose samples all saw one load returns that load's slope, because
   Prometheus extrapolates the increase to the window edges proportionally.
   The only error is the gap between a scrape's timestamp and the moment the
-  exporter computes its values (milliseconds, against a 4 s sampled span),
-  so 10 req/s reads within 1 %.
+  exporter computes its values. That gap is milliseconds, but it varies
+  between scrapes on a busy machine: a 40 ms difference over the 4 s sampled
+  span is 1 %, so 10 req/s must read within 2 %.
 * Errors and all requests come from the same scrape, so the error ratio is
   the load's exact share: 0.2 up to float rounding.
 * Every request of a service takes the same latency L, so all of them sit in
@@ -61,7 +62,7 @@ def metrics(stack: PromStack, settings: Settings, topology: Topology) -> Prometh
 
 async def test_request_rate_sums_pods_and_statuses(metrics: PrometheusMetrics) -> None:
     snapshot = await metrics.read("orders", [Signal.REQUEST_RATE])
-    assert snapshot.value(Signal.REQUEST_RATE) == pytest.approx(10.0, rel=0.01)
+    assert snapshot.value(Signal.REQUEST_RATE) == pytest.approx(10.0, rel=0.02)
 
 
 async def test_error_ratio_counts_only_5xx(metrics: PrometheusMetrics) -> None:
@@ -80,7 +81,7 @@ async def test_healthy_service_values(metrics: PrometheusMetrics) -> None:
     snapshot = await metrics.read("payment-service", [Signal.REQUEST_RATE, Signal.ERROR_RATIO,
                                                       Signal.LATENCY_P95, Signal.AVAILABILITY])
 
-    assert snapshot.value(Signal.REQUEST_RATE) == pytest.approx(4.0, rel=0.01)
+    assert snapshot.value(Signal.REQUEST_RATE) == pytest.approx(4.0, rel=0.02)
     assert snapshot.value(Signal.ERROR_RATIO) == 0.0
     assert snapshot.value(Signal.LATENCY_P95) == pytest.approx(0.04875, abs=1e-9)
     assert snapshot.value(Signal.AVAILABILITY) == 1.0
