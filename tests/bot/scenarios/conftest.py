@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from airra.categories import Category
@@ -17,6 +18,7 @@ from airra.runtime import Runtime
 from airra.settings import Settings
 from bot.app import Bot, build_bot
 from bot.messaging import SlackPoster
+from bot.observability import BotMetrics
 from bot.testing import SlackApiStandIn, SlackDriver
 from bot.webhook import make_alertmanager_handler
 
@@ -150,10 +152,11 @@ async def _serve(runtime: Runtime, api: SlackApiStandIn, serve_bot: Any, *, toke
                  secret: str) -> tuple[Bot, SlackDriver]:
     client = AsyncWebClient(token=token, base_url=api.base_url)
     poster = SlackPoster(client, min_interval_s=0)
-    bot = build_bot(runtime, client=client, poster=poster, signing_secret=secret)
+    registry = CollectorRegistry()
+    bot = build_bot(runtime, client=client, poster=poster, signing_secret=secret, metrics=BotMetrics(registry))
     await bot.start()
     handler = make_alertmanager_handler(topology=runtime.topology, on_batch=bot.on_webhook_batch, token=None)
-    driver = await serve_bot(bot.app, webhook_handler=handler)
+    driver = await serve_bot(bot.app, webhook_handler=handler, registry=registry)
     return bot, driver
 
 

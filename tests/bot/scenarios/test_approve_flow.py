@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import aiohttp
+
 from airra.categories import Category
 from bot.audit import AuditKind, AuditLog
 from bot.cards import APPROVE_ACTION_ID
@@ -72,3 +74,23 @@ async def test_non_approver_refused_nothing_runs(start_scenario: StartScenario) 
     entries = AuditLog(scenario.data_dir / "audit.jsonl").entries()
     assert [entry.kind for entry in entries if entry.kind is AuditKind.EXECUTION] == []
     assert any(entry.kind is AuditKind.APPROVAL_REFUSED and entry.user_id == NON_APPROVER for entry in entries)
+
+
+async def test_metrics_count_incident_approval_action(start_scenario: StartScenario) -> None:
+    scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE))
+    await scenario.post_alert("[FIRING:1] HighLatency search (critical)")
+    card = await scenario.wait_for_card()
+    await scenario.settle()
+    await scenario.click(card, APPROVE_ACTION_ID, NON_APPROVER)
+    await scenario.click(card, APPROVE_ACTION_ID, "U0ALICE")
+    await scenario.settle()
+
+    async with aiohttp.ClientSession() as session:
+        async with session.get(scenario.slack.base_url + "/metrics") as response:
+            exposition = await response.text()
+
+    assert 'airra_bot_incidents_total{kind="opened"} 1.0' in exposition
+    assert 'airra_bot_alerts_total{source="alertmanager_slack"} 1.0' in exposition
+    assert 'airra_bot_approvals_total{decision="refused"} 1.0' in exposition
+    assert 'airra_bot_approvals_total{decision="approved"} 1.0' in exposition
+    assert 'airra_bot_actions_total{action="scale_up",status="succeeded"} 1.0' in exposition
