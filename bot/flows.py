@@ -179,7 +179,7 @@ class IncidentFlows:
         timer.add_done_callback(self._timers.discard)
 
     async def expire(self, incident_id: str, proposal_id: str) -> None:
-        """Expire a still-pending approval: the buttons go and the card says why."""
+        """Expire a still-pending approval: the card loses its buttons and shows the expiry."""
         record = await self.desk.set_status(incident_id, proposal_id, ApprovalStatus.EXPIRED)
         if record is None:
             return
