@@ -67,11 +67,13 @@ class ApproverPolicy:
                 return self._group_members
             try:
                 response = await self.client.usergroups_users_list(usergroup=self.group)
-                self._group_members = frozenset(response.get("users") or [])
             except SlackApiError as exc:
-                # Keep the last known members: a Slack hiccup must not lock every approver out.
+                # Keep the last known members, and ask again on the next click: a Slack
+                # hiccup must not lock every approver out for the whole cache period.
                 log.warning("cannot read approver group %s: %s; using %d cached members",
                             self.group, exc.response.get("error"), len(self._group_members))
+                return self._group_members
+            self._group_members = frozenset(response.get("users") or [])
             self._group_read_at = time.monotonic()
             return self._group_members
 

@@ -6,8 +6,11 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.slack_response import SlackResponse
+
 from airra.settings import Settings
-from bot.approvals import ApprovalDesk, VoteOutcome
+from bot.approvals import ApprovalDesk, ApproverPolicy, VoteOutcome
 from bot.state import ApprovalStatus, FileApprovalStore, FileExecutionStore, utc_now
 
 
@@ -129,3 +132,49 @@ def test_execution_claim_is_exclusive(tmp_path: Path) -> None:
     assert store.claim("inc-1", "p1", user_id="U0ALICE") is True
     assert FileExecutionStore(tmp_path).claim("inc-1", "p1", user_id="U0BOB") is False
     assert store.claim("inc-1", "p2", user_id="U0BOB") is True
+
+
+class FakeUsergroupsClient:
+    """The one Web API method the approver policy calls, answering from a list of outcomes."""
+
+    def __init__(self, outcomes: list[list[str] | str]) -> None:
+        self.outcomes = outcomes
+        self.calls = 0
+
+    async def usergroups_users_list(self, *, usergroup: str) -> dict[str, object]:
+        outcome = self.outcomes[min(self.calls, len(self.outcomes) - 1)]
+        self.calls += 1
+        if isinstance(outcome, str):
+            raise SlackApiError(outcome, SlackResponse(client=None, http_verb="POST", api_url="", req_args={},
+                                                       data={"ok": False, "error": outcome}, headers={},
+                                                       status_code=200))
+        return {"ok": True, "users": outcome}
+
+
+async def test_group_members_cached(data_dir: Path) -> None:
+    client = FakeUsergroupsClient([["U0DAVE"], ["U0ERIN"]])
+    policy = ApproverPolicy(Settings(data_dir=data_dir, approvers=["U0ALICE"], approver_group="S0ONCALL"),
+                            client, cache_ttl_s=3600)  # type: ignore[arg-type]
+
+    assert await policy.is_approver("U0ALICE") is True
+    assert client.calls == 0
+    assert await policy.is_approver("U0DAVE") is True
+    assert await policy.is_approver("U0ERIN") is False
+    assert client.calls == 1
+
+
+async def test_group_failure_keeps_members_and_retries(data_dir: Path) -> None:
+    client = FakeUsergroupsClient([["U0DAVE"], "ratelimited", ["U0DAVE", "U0ERIN"]])
+    policy = ApproverPolicy(Settings(data_dir=data_dir, approver_group="S0ONCALL"), client,  # type: ignore[arg-type]
+                            cache_ttl_s=0)
+
+    assert await policy.is_approver("U0DAVE") is True
+    assert await policy.is_approver("U0DAVE") is True
+    assert await policy.is_approver("U0ERIN") is True
+    assert client.calls == 3
+
+
+async def test_no_approvers_configured(data_dir: Path) -> None:
+    policy = ApproverPolicy(Settings(data_dir=data_dir), FakeUsergroupsClient([[]]))  # type: ignore[arg-type]
+    assert policy.configured is False
+    assert await policy.is_approver("U0ALICE") is False
