@@ -40,8 +40,9 @@ from airra.topology import ServiceKind, Topology
 
 log = logging.getLogger(__name__)
 
-# Slack on top of the query timeout before the client gives up on a worker thread,
-# so that Prometheus's own timeout error arrives first when the server is slow.
+# Slack on top of the query timeout before the HTTP client gives up, and twice that
+# before the read stops waiting for the worker thread, so that Prometheus's own
+# timeout error arrives first when the server is slow.
 _CLIENT_SLACK_S = 1.0
 
 # Worker threads for queries: every signal of two concurrent reads at once.
@@ -148,14 +149,15 @@ class PrometheusMetrics:
     async def _run(self, query: str) -> float | str:
         """Return the query's value, or the reason it has none."""
         try:
-            call = functools.partial(self.client.custom_query, query,
-                                     params={"timeout": f"{self.timeout_s:g}s"}, timeout=self.timeout_s)
+            # Prometheus reads a bare number as seconds; it rejects fractions with a unit ("0.5s").
+            call = functools.partial(self.client.custom_query, query, params={"timeout": f"{self.timeout_s:g}"},
+                                     timeout=self.timeout_s + _CLIENT_SLACK_S)
             result = await asyncio.wait_for(
                 asyncio.get_running_loop().run_in_executor(self._executor, call),
-                timeout=self.timeout_s + _CLIENT_SLACK_S,
+                timeout=self.timeout_s + 2 * _CLIENT_SLACK_S,
             )
         except (asyncio.TimeoutError, requests.Timeout):
-            return f"timeout: no response from Prometheus within {self.timeout_s:g}s"
+            return f"timeout: no response from Prometheus within {self.timeout_s + _CLIENT_SLACK_S:g}s"
         except requests.ConnectionError as exc:
             return f"unreachable: cannot connect to Prometheus at {self.url} ({_root_cause(exc)})"
         except PrometheusApiClientException as exc:

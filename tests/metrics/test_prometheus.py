@@ -73,7 +73,7 @@ async def test_reads_values_from_strings(prom_settings: Settings, topology: Topo
     assert snapshot.value(Signal.LATENCY_P95) == 0.3
     assert snapshot.unavailable() == {}
     assert snapshot.readings[Signal.REQUEST_RATE].query == 'sum(rate(http_requests_total{service="cart"}[1m]))'
-    assert client.params[0] == {"timeout": "0.5s"}
+    assert client.params[0] == {"timeout": "0.5"}
 
 
 async def test_scalar_result(prom_settings: Settings, topology: Topology) -> None:
@@ -100,7 +100,7 @@ async def test_scalar_result(prom_settings: Settings, topology: Topology) -> Non
          "timeout: query timed out in expression evaluation"),
         (PrometheusApiClientException("HTTP Status Code 502 (b'<html>bad gateway</html>')"), "HTTP 502"),
         (requests.ConnectionError("refused"), "unreachable: cannot connect to Prometheus at http://127.0.0.1:9"),
-        (requests.ReadTimeout("slow"), "timeout: no response from Prometheus within 0.5s"),
+        (requests.ReadTimeout("slow"), "timeout: no response from Prometheus within 1.5s"),
         (ValueError("Expecting value"), "invalid response: Prometheus returned no JSON"),
     ],
 )
@@ -146,7 +146,7 @@ async def test_hung_query_times_out(prom_settings: Settings, topology: Topology)
         release.set()
 
     assert snapshot.readings[Signal.AVAILABILITY].unavailable_reason == (
-        "timeout: no response from Prometheus within 0.5s")
+        "timeout: no response from Prometheus within 1.5s")
     assert snapshot.value(Signal.REQUEST_RATE) == 3.0
 
 

@@ -155,3 +155,22 @@ async def test_stopped_prometheus_is_unreachable(stack: PromStack, settings: Set
     assert before.value(Signal.AVAILABILITY) == 1.0
     expected = f"unreachable: cannot connect to Prometheus at {server.url} (Connection refused)"
     assert after.unavailable() == {Signal.AVAILABILITY: expected, Signal.REQUEST_RATE: expected}
+
+
+async def test_query_timeout_is_prometheus_timeout(stack: PromStack, settings: Settings, topology: Topology) -> None:
+    # A microsecond is too short for any evaluation, so Prometheus itself gives up.
+    configured = settings.model_copy(update={"prometheus_url": stack.prometheus.url, "rate_window": RATE_WINDOW,
+                                             "query_timeout_s": 1e-6})
+    metrics = PrometheusMetrics(configured, topology)
+
+    snapshot = await metrics.read("orders", [Signal.REQUEST_RATE])
+
+    assert snapshot.readings[Signal.REQUEST_RATE].unavailable_reason == (
+        "timeout: query timed out in query execution")
+
+
+async def test_fractional_timeout_is_accepted(stack: PromStack, settings: Settings, topology: Topology) -> None:
+    configured = settings.model_copy(update={"prometheus_url": stack.prometheus.url, "rate_window": RATE_WINDOW,
+                                             "query_timeout_s": 2.5})
+    snapshot = await PrometheusMetrics(configured, topology).read("orders", [Signal.ERROR_RATIO])
+    assert snapshot.value(Signal.ERROR_RATIO) == pytest.approx(0.2, abs=1e-9)
