@@ -29,8 +29,10 @@ SERVICE_LABELS: tuple[str, ...] = (
 
 MISSING_LABEL_VALUES = frozenset({"", "<no value>"})
 
-# A pod of a Deployment is named <deployment>-<replicaset hash>-<5 characters>.
-_DEPLOYMENT_POD = re.compile(r"^(?P<deployment>.+)-[a-z0-9]{5,10}-[a-z0-9]{5}$")
+# A pod of a Deployment is named <deployment>-<replicaset hash>-<5 characters>,
+# a pod of a StatefulSet <statefulset>-<ordinal>.
+_DEPLOYMENT_POD = re.compile(r"^(?P<owner>.+)-[a-z0-9]{5,10}-[a-z0-9]{5}$")
+_STATEFULSET_POD = re.compile(r"^(?P<owner>.+)-\d+$")
 
 
 def is_missing(value: object) -> bool:
@@ -49,7 +51,7 @@ def resolve_service(labels: Mapping[str, str], topology: Topology) -> str | None
     The labels of ``SERVICE_LABELS`` are tried in order; each value is looked
     up as a service name or alias (case-insensitive), then as a deployment
     name. As a last resort the ``pod`` label is read with its ReplicaSet
-    suffix removed.
+    suffix or StatefulSet ordinal removed.
     """
     for name in SERVICE_LABELS:
         value = labels.get(name)
@@ -61,9 +63,10 @@ def resolve_service(labels: Mapping[str, str], topology: Topology) -> str | None
 
     pod = labels.get("pod")
     if not is_missing(pod):
-        match = _DEPLOYMENT_POD.match(str(pod).strip())
-        if match is not None:
-            return _lookup(match.group("deployment"), topology)
+        for pattern in (_DEPLOYMENT_POD, _STATEFULSET_POD):
+            match = pattern.match(str(pod).strip())
+            if match is not None and (service := _lookup(match.group("owner"), topology)) is not None:
+                return service
     return None
 
 

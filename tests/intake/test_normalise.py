@@ -39,6 +39,7 @@ def test_alias_from_topology_resolves(topology: Topology) -> None:
 
 def test_pod_name_is_last_resort(topology: Topology) -> None:
     assert resolve_service({"pod": "fraud-detection-7d9f8b6c5-x2k4q"}, topology) == "fraud-detection"
+    assert resolve_service({"pod": "postgres-users-0"}, topology) == "postgres-users"
     assert resolve_service({"pod": "fraud-detection"}, topology) is None
 
 
