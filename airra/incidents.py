@@ -282,7 +282,10 @@ class IncidentTracker:
 
         Raises:
             StoreError: when no incident has this id.
+            ValueError: when ``fields`` contains ``id``.
         """
+        if "id" in fields:
+            raise ValueError(f"the id of incident {incident_id} cannot change; open a new incident instead")
         async with self._lock:
             incident = self.store.get(incident_id)
             if incident is None:

@@ -314,6 +314,8 @@ async def test_update_sets_card(tracker: IncidentTracker) -> None:
     assert tracker.get(opened.id) == updated
     with pytest.raises(StoreError, match="incident 'inc-x' not found"):
         await tracker.update("inc-x", card_ts="1")
+    with pytest.raises(ValueError, match="cannot change"):
+        await tracker.update(opened.id, id="inc-20261204-0099")
 
 
 async def test_manual_resolve(tracker: IncidentTracker) -> None:
