@@ -31,16 +31,17 @@ async def _card(scenario: Scenario) -> dict[str, Any]:
     return card
 
 
-async def _reply(scenario: Scenario, card: dict[str, Any], text: str, ts: str, *, user: str = "U0ALICE",
-                 event_id: str | None = None, retry_num: int | None = None) -> None:
+async def _reply(scenario: Scenario, card: dict[str, Any], text: str, *, ts: str | None = None,
+                 user: str = "U0ALICE", event_id: str | None = None, retry_num: int | None = None) -> str:
+    """Post an operator's thread reply (unless ``ts`` names one already posted) and deliver its event."""
+    if ts is None:
+        # The reply exists in the channel before Slack sends its event.
+        ts = scenario.api.post_as_user(INCIDENT_CHANNEL, user, text, thread_ts=card["ts"])["ts"]
     event = {"type": "message", "user": user, "text": text, "thread_ts": card["ts"], "ts": ts,
              "channel": INCIDENT_CHANNEL, "channel_type": "channel", "parent_user_id": "U0AIRRABOT"}
-    # The operator's reply exists in the channel before Slack sends its event.
-    if scenario.api.message(INCIDENT_CHANNEL, ts) is None:
-        scenario.api.messages[INCIDENT_CHANNEL].append(
-            {"type": "message", "user": user, "text": text, "ts": ts, "thread_ts": card["ts"]})
     response = await scenario.slack.event(event, event_id=event_id, retry_num=retry_num)
     assert response.status == 200
+    return ts
 
 
 async def test_reject_modal_records_feedback(start_scenario: StartScenario) -> None:
@@ -107,7 +108,7 @@ async def test_thread_reply_becomes_feedback(start_scenario: StartScenario, text
     scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE))
     card = await _card(scenario)
 
-    await _reply(scenario, card, text, "1796400100.000100")
+    await _reply(scenario, card, text)
     await scenario.settle()
 
     records = _feedback(scenario)
@@ -128,7 +129,7 @@ async def test_resolved_reply_closes_incident(start_scenario: StartScenario) -> 
     scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE))
     card = await _card(scenario)
 
-    await _reply(scenario, card, "resolved", "1796400100.000100")
+    await _reply(scenario, card, "resolved")
     await scenario.settle()
 
     assert scenario.bot.flows.tracker.store.find_active() == []
@@ -139,8 +140,8 @@ async def test_retried_reply_recorded_once(start_scenario: StartScenario) -> Non
     scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE))
     card = await _card(scenario)
 
-    await _reply(scenario, card, "correct", "1796400100.000100", event_id="Ev0REPLY01")
-    await _reply(scenario, card, "correct", "1796400100.000100", event_id="Ev0REPLY01", retry_num=1)
+    ts = await _reply(scenario, card, "correct", event_id="Ev0REPLY01")
+    await _reply(scenario, card, "correct", ts=ts, event_id="Ev0REPLY01", retry_num=1)
     await scenario.settle()
 
     assert len(_feedback(scenario)) == 1
