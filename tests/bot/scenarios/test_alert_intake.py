@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+import yaml
 
 from airra.categories import Category
+from airra.topology import DEFAULT_SERVICES_FILE
 from bot.audit import AuditKind, AuditLog
 from bot.testing.block_rules import validate_blocks
 from tests.bot.scenarios.conftest import (
@@ -192,3 +195,22 @@ async def test_long_summary_keeps_card_readable(start_scenario: StartScenario) -
     assert "line 0000: search latency detail" in first_section
     assert "…*\n:hourglass_flowing_sand: Awaiting approval 0/1" in first_section
     assert len(scenario.cards()) == 1
+
+
+async def test_webhook_card_goes_to_service_channel(start_scenario: StartScenario, tmp_path: Path) -> None:
+    document = yaml.safe_load(DEFAULT_SERVICES_FILE.read_text())
+    for service in document["services"]:
+        if service["name"] == "search":
+            service["slack_channel"] = "C0SEARCH"
+    services_file = tmp_path / "services.yaml"
+    services_file.write_text(yaml.safe_dump(document))
+    scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE), services_file=services_file)
+    scenario.api.add_channel("C0SEARCH", "search-incidents")
+
+    await _send_webhook(scenario, _webhook("firing"))
+    await scenario.api.wait_for_messages("C0SEARCH", 1, timeout=10)
+    await scenario.settle()
+
+    assert len(scenario.api.messages_in("C0SEARCH")) == 1
+    assert scenario.cards() == []
+    assert [incident.channel for incident in scenario.bot.flows.tracker.store.all()] == ["C0SEARCH"]
