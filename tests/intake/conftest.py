@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -11,21 +12,29 @@ import pytest
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
-def load_fixture(name: str) -> dict[str, Any]:
-    """Load a JSON fixture of tests/fixtures by file name."""
+FixtureLoader = Callable[[str], dict[str, Any]]
+
+
+def _load(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
 
 
 @pytest.fixture
+def load_fixture() -> FixtureLoader:
+    """Return a function that loads a JSON file of tests/fixtures by name."""
+    return _load
+
+
+@pytest.fixture
 def firing_grouped() -> dict[str, Any]:
-    return load_fixture("webhook_firing_grouped.json")
+    return _load("webhook_firing_grouped.json")
 
 
 @pytest.fixture
 def resolved_grouped() -> dict[str, Any]:
-    return load_fixture("webhook_resolved.json")
+    return _load("webhook_resolved.json")
 
 
 @pytest.fixture
 def mixed_truncated() -> dict[str, Any]:
-    return load_fixture("webhook_mixed_truncated.json")
+    return _load("webhook_mixed_truncated.json")

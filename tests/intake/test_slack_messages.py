@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -9,15 +10,16 @@ from airra.alerts import AlertSource, AlertStatus
 from airra.intake.normalise import label_fingerprint
 from airra.intake.slack_messages import parse_alert_message, unescape_slack
 from airra.topology import Topology
-from tests.intake.conftest import load_fixture
+
+FixtureLoader = Callable[[str], dict[str, Any]]
 
 
 @pytest.fixture
-def grafana_mixed() -> dict[str, Any]:
+def grafana_mixed(load_fixture: FixtureLoader) -> dict[str, Any]:
     return load_fixture("slack_grafana_mixed.json")
 
 
-def test_alertmanager_default_post(topology: Topology) -> None:
+def test_alertmanager_default_post(topology: Topology, load_fixture: FixtureLoader) -> None:
     alerts = parse_alert_message(load_fixture("slack_alertmanager_firing.json"), topology)
 
     assert alerts is not None
@@ -36,7 +38,7 @@ def test_alertmanager_default_post(topology: Topology) -> None:
         "OrdersHighErrorRate", {"title": "OrdersHighErrorRate orders (checkout critical)"})
 
 
-def test_resolved_post_matches_firing_fingerprint(topology: Topology) -> None:
+def test_resolved_post_matches_firing_fingerprint(topology: Topology, load_fixture: FixtureLoader) -> None:
     firing = parse_alert_message(load_fixture("slack_alertmanager_firing.json"), topology)
     resolved = parse_alert_message(load_fixture("slack_alertmanager_resolved.json"), topology)
 
@@ -48,7 +50,7 @@ def test_resolved_post_matches_firing_fingerprint(topology: Topology) -> None:
     assert resolved[0].group_key == firing[0].group_key
 
 
-def test_inner_event_without_envelope(topology: Topology) -> None:
+def test_inner_event_without_envelope(topology: Topology, load_fixture: FixtureLoader) -> None:
     event = load_fixture("slack_alertmanager_firing.json")["event"]
     alerts = parse_alert_message(event, topology)
 
@@ -56,7 +58,7 @@ def test_inner_event_without_envelope(topology: Topology) -> None:
     assert alerts[0].alertname == "OrdersHighErrorRate"
 
 
-def test_ambiguous_title_stays_unscoped(topology: Topology) -> None:
+def test_ambiguous_title_stays_unscoped(topology: Topology, load_fixture: FixtureLoader) -> None:
     envelope = load_fixture("slack_alertmanager_firing.json")
     envelope["event"]["attachments"][0]["title"] = "[FIRING:2] EdgeErrors cart orders"
     alerts = parse_alert_message(envelope, topology)
@@ -105,7 +107,7 @@ def test_grafana_no_value_label_is_missing(grafana_mixed: dict[str, Any], topolo
     assert resolved.generator_url == "https://grafana.test/alerting/grafana/def456/view?orgId=1"
 
 
-def test_custom_blocks_post(topology: Topology) -> None:
+def test_custom_blocks_post(topology: Topology, load_fixture: FixtureLoader) -> None:
     alerts = parse_alert_message(load_fixture("slack_blocks_custom.json"), topology)
 
     assert alerts is not None
@@ -119,7 +121,7 @@ def test_custom_blocks_post(topology: Topology) -> None:
     assert alert.channel == "C0INVENT01"
 
 
-def test_attachment_fields_become_labels(topology: Topology) -> None:
+def test_attachment_fields_become_labels(topology: Topology, load_fixture: FixtureLoader) -> None:
     envelope = load_fixture("slack_alertmanager_firing.json")
     envelope["event"]["attachments"][0]["fields"] = [
         {"title": "service", "value": "`shipping`", "short": True},
@@ -158,11 +160,11 @@ def test_custom_title_without_status_is_no_alert(topology: Topology) -> None:
     assert parse_alert_message(event, topology) is None
 
 
-def test_own_post_is_never_an_alert(topology: Topology) -> None:
+def test_own_post_is_never_an_alert(topology: Topology, load_fixture: FixtureLoader) -> None:
     assert parse_alert_message(load_fixture("slack_self_post.json"), topology) is None
 
 
-def test_self_ids_exclude_inner_event(topology: Topology) -> None:
+def test_self_ids_exclude_inner_event(topology: Topology, load_fixture: FixtureLoader) -> None:
     event = load_fixture("slack_alertmanager_firing.json")["event"]
 
     assert parse_alert_message(event, topology, self_ids=["B0ALERTS01"]) is None
@@ -180,14 +182,14 @@ def test_self_ids_exclude_inner_event(topology: Topology) -> None:
     ],
     ids=["edited", "human", "thread-reply", "app-mention", "no-alert-title"],
 )
-def test_non_alert_messages_return_none(change: Any, topology: Topology) -> None:
+def test_non_alert_messages_return_none(change: Any, topology: Topology, load_fixture: FixtureLoader) -> None:
     envelope = load_fixture("slack_alertmanager_firing.json")
     event = copy.deepcopy(envelope["event"])
     change(event)
     assert parse_alert_message(event, topology) is None
 
 
-def test_fallback_title_is_used(topology: Topology) -> None:
+def test_fallback_title_is_used(topology: Topology, load_fixture: FixtureLoader) -> None:
     envelope = load_fixture("slack_alertmanager_firing.json")
     envelope["event"]["attachments"][0]["title"] = ""
     alerts = parse_alert_message(envelope, topology)
@@ -220,7 +222,8 @@ def test_unescape_keeps_mentions() -> None:
         ("[FIRING:2] orders", "orders"),
     ],
 )
-def test_alertname_is_first_camel_case_word(title: str, alertname: str, topology: Topology) -> None:
+def test_alertname_is_first_camel_case_word(title: str, alertname: str, topology: Topology,
+                                            load_fixture: FixtureLoader) -> None:
     envelope = load_fixture("slack_alertmanager_firing.json")
     envelope["event"]["attachments"][0]["title"] = title
     alerts = parse_alert_message(envelope, topology)
