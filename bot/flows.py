@@ -495,7 +495,9 @@ class IncidentFlows:
     async def _situation_changed(self, record: ApprovalRecord) -> str | None:
         """Return why the proposal is stale (alert no longer firing, blast level changed), or None."""
         incident = self.tracker.get(record.incident_id)
-        if incident is None or not incident.is_open or not incident.firing:
+        if incident is None or not incident.is_open:
+            return "the incident is resolved."
+        if not incident.firing:
             return "the alert is no longer firing."
         if record.blast_level is None:
             return None

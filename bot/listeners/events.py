@@ -18,6 +18,7 @@ from slack_bolt.async_app import AsyncApp
 from airra.intake.slack_messages import parse_alert_message
 from airra.topology import Topology
 from bot.flows import IncidentFlows
+from bot.listeners.acknowledge import acknowledge
 from bot.state import EventDeduplicator
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def register_events(app: AsyncApp, *, flows: IncidentFlows, context: EventContex
 
     @app.event("message")
     async def on_message(ack: Any, body: dict[str, Any], event: dict[str, Any]) -> None:
-        await ack()
+        await acknowledge(ack)
         if not _first_delivery(context, body):
             return
 
@@ -58,7 +59,7 @@ def register_events(app: AsyncApp, *, flows: IncidentFlows, context: EventContex
 
     @app.event("app_mention")
     async def on_mention(ack: Any, body: dict[str, Any], event: dict[str, Any]) -> None:
-        await ack()
+        await acknowledge(ack)
         if not _first_delivery(context, body):
             return
         thread_ts = event.get("thread_ts")
@@ -77,7 +78,7 @@ async def _thread_reply(flows: IncidentFlows, context: EventContext, event: dict
         return
     text = event.get("text", "")
     if _WHY.search(text) and any(f"<@{own}>" in text for own in context.self_ids):
-        # The app_mention listener answers "why" questions to the bot.
+        # The app_mention listener handles "why" questions to the bot.
         return
     await flows.thread_reply(incident, user_id=event["user"], text=text, channel=channel, ts=event["ts"])
 

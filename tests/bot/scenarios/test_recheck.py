@@ -57,7 +57,7 @@ async def test_resolved_alert_is_not_approved(start_scenario: StartScenario) -> 
     await scenario.settle()
 
     assert _execution_count(scenario) == 0
-    assert "no longer firing" in scenario.api.ephemerals_for("U0ALICE")[-1]["text"]
+    assert "Not approved: the incident is resolved. Nothing was run." in scenario.api.ephemerals_for("U0ALICE")[-1]["text"]
 
 
 async def test_pick_another_candidate(start_scenario: StartScenario) -> None:
