@@ -9,9 +9,9 @@
     /airra status
     /airra pause | resume                 stop or allow all execution (approvers only)
 
-``parse_command`` turns the text into a ``Command`` or raises ``UsageError``
-with the right form; ``CommandRunner.run`` returns a ``CommandAnswer`` that
-the listener sends back to the user.
+``parse_command`` turns the text into a ``Command``, or raises ``UsageError``
+showing the right form. ``CommandRunner.run`` returns a ``CommandAnswer``,
+which the listener sends back to the user.
 """
 
 from __future__ import annotations

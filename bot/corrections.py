@@ -32,7 +32,7 @@ NameT = TypeVar("NameT", Category, ActionType)
 
 
 class Correction(BaseModel):
-    """What a thread reply says, as feedback."""
+    """Feedback read from one thread reply."""
 
     feedback_type: FeedbackType
     category: Category | None = None
@@ -60,7 +60,7 @@ _CAUSE_LEAD_IN = (
     r"(?:(?:it|this|that)\s+(?:was|is)\s+|it's\s+|the\s+(?:root\s+)?cause\s+(?:was|is)\s+|should\s+be\s+|actually\s+)"
 )
 # After "wrong" either punctuation or an explicit lead-in must follow: "wrong cpu_spike"
-# could as well mean that cpu_spike is the wrong answer.
+# could as well mean that cpu_spike is the wrong diagnosis.
 _WRONG_LEAD = re.compile(
     r"^(?:wrong|incorrect|nope|no)(?:\s+(?:diagnosis|hypothesis|category|cause))?"
     rf"(?:\s*[,.:;!-]+\s*{_CAUSE_LEAD_IN}?|\s+{_CAUSE_LEAD_IN})"

@@ -83,7 +83,7 @@ class ApprovalRecord(BaseModel):
     status: ApprovalStatus = ApprovalStatus.PENDING
     created_at: datetime
     expires_at: datetime
-    requested_by: str | None = Field(default=None, description="Slack user id of whoever opened the incident by hand")
+    requested_by: str | None = Field(default=None, description="Slack user id of the requester of a hand-opened incident")
     rejected_by: str | None = None
     blast_level: str | None = None
     hypothesis_category: str | None = None
@@ -197,9 +197,9 @@ class ExecutionStore(Protocol):
 class FileExecutionStore:
     """Execution claims and records under ``<state_dir>/executions/``.
 
-    ``claim`` creates ``<key>.claim`` with ``O_EXCL``; the file system, not the
-    process, decides the winner, so the claim stays exclusive across restarts
-    and across several processes sharing the directory.
+    ``claim`` creates ``<key>.claim`` with ``O_EXCL``. The file system, not
+    the process, decides the winner, so the claim stays exclusive across
+    restarts and across processes sharing the directory on a local disk.
     """
 
     def __init__(self, state_dir: Path) -> None:
@@ -283,9 +283,9 @@ class FileCardStore:
 
 
 class EventDeduplicator:
-    """Remembers recently seen ids (Slack event ids, button clicks) for a while.
+    """Recently seen Slack event ids, kept for ``ttl_s`` seconds.
 
-    Slack redelivers an event with the same ``event_id`` when the first answer
+    Slack redelivers an event with the same ``event_id`` when the first response
     is late. Bolt does not filter redeliveries, so the bot checks here before
     acting. Memory is bounded by ``max_entries``.
     """

@@ -135,7 +135,7 @@ def test_execution_claim_is_exclusive(tmp_path: Path) -> None:
 
 
 class FakeUsergroupsClient:
-    """The one Web API method the approver policy calls, answering from a list of outcomes."""
+    """The one Web API method the approver policy calls, returning a list of outcomes in turn."""
 
     def __init__(self, outcomes: list[list[str] | str]) -> None:
         self.outcomes = outcomes
