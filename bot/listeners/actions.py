@@ -12,6 +12,7 @@ from airra.actions import ActionType
 from airra.categories import Category
 from bot.cards import APPROVE_ACTION_ID, PICK_ACTION_ID, REJECT_ACTION_ID, parse_button_value, reject_modal
 from bot.flows import IncidentFlows, Reply
+from bot.listeners.acknowledge import acknowledge
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ def register_actions(app: AsyncApp, *, flows: IncidentFlows) -> None:
 
     @app.action(APPROVE_ACTION_ID)
     async def on_approve(ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
+        await acknowledge(ack)
         user_id = body["user"]["id"]
         reply = _ephemeral(flows, body)
         try:
@@ -34,7 +35,7 @@ def register_actions(app: AsyncApp, *, flows: IncidentFlows) -> None:
 
     @app.action(REJECT_ACTION_ID)
     async def on_reject(ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
+        await acknowledge(ack)
         user_id = body["user"]["id"]
         reply = _ephemeral(flows, body)
         try:
@@ -54,7 +55,7 @@ def register_actions(app: AsyncApp, *, flows: IncidentFlows) -> None:
 
     @app.action(PICK_ACTION_ID)
     async def on_pick(ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
+        await acknowledge(ack)
         user_id = body["user"]["id"]
         reply = _ephemeral(flows, body)
         value = (action.get("selected_option") or {}).get("value", "")

@@ -8,6 +8,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.commands import CommandAnswer, CommandRunner
+from bot.listeners.acknowledge import acknowledge
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ def register_commands(app: AsyncApp, *, commands: CommandRunner) -> None:
 
     @app.command(COMMAND)
     async def on_airra(ack: Any, command: dict[str, Any], respond: Any) -> None:
-        await ack()
+        await acknowledge(ack)
         answer = await commands.run(command.get("text", ""), user_id=command["user_id"],
                                     channel_id=command.get("channel_id"))
         await send_answer(answer, respond=respond, commands=commands, channel_id=command.get("channel_id"))
