@@ -18,6 +18,7 @@ import asyncio
 import itertools
 import json
 import logging
+import math
 import re
 import secrets
 import time
@@ -142,6 +143,8 @@ class SlackApiStandIn:
         }
 
         self._failures: dict[str, list[_Failure]] = {}
+        self._post_rate: tuple[float, int] | None = None
+        self._post_buckets: dict[str, tuple[float, float]] = {}
         self._used_triggers: set[str] = set()
         self._last_ts_us = 0
         self._view_ids = itertools.count(1)
@@ -314,6 +317,15 @@ class SlackApiStandIn:
         failure = _Failure(error, status, retry_after if status == 429 else None, times)
         self._failures.setdefault(method, []).append(failure)
 
+    def limit_post_rate(self, per_second: float, *, burst: int = 3) -> None:
+        """Rate-limit chat.postMessage per channel the way Slack does, with a token bucket.
+
+        Slack allows about one message per second per channel with short
+        bursts. Past the bucket, the stand-in returns 429 with Retry-After.
+        """
+        self._post_rate = (per_second, burst)
+        self._post_buckets.clear()
+
     # --- queries for tests ---
 
     def messages_in(self, channel: str, *, include_replies: bool = False) -> list[dict[str, Any]]:
@@ -403,7 +415,7 @@ class SlackApiStandIn:
 
         try:
             self._check_token(request, args, app_level=method == "apps.connections.open")
-            failure = self._take_failure(method)
+            failure = self._take_failure(method) or self._rate_limited(method, args)
             if failure is not None:
                 call.status, call.ok, call.error = failure.status, False, failure.error
                 headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
@@ -467,6 +479,21 @@ class SlackApiStandIn:
             raise MethodError("not_allowed_token_type")
         if token != (self.app_token if app_level else self.token):
             raise MethodError("invalid_auth")
+
+    def _rate_limited(self, method: str, args: dict[str, Any]) -> _Failure | None:
+        """Take a token from the channel's bucket, or return the 429 to send."""
+        if self._post_rate is None or method != "chat.postMessage":
+            return None
+        rate, burst = self._post_rate
+        channel = str(args.get("channel", ""))
+        now = time.monotonic()
+        tokens, last = self._post_buckets.get(channel, (float(burst), now))
+        tokens = min(float(burst), tokens + (now - last) * rate)
+        if tokens >= 1:
+            self._post_buckets[channel] = (tokens - 1, now)
+            return None
+        self._post_buckets[channel] = (tokens, now)
+        return _Failure("ratelimited", 429, max(math.ceil((1 - tokens) / rate), 1), 1)
 
     def _take_failure(self, method: str) -> _Failure | None:
         queue = self._failures.get(method)

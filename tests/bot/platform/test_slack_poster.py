@@ -252,3 +252,26 @@ async def test_blocks_without_text_get_summary(slack_client: AsyncWebClient, sla
     ts = await poster.post("C0INCIDENT", [header("checkout: memory_leak"), section("details")])
 
     assert slack_api.message("C0INCIDENT", ts)["text"] == "*checkout: memory_leak*"
+
+
+async def test_paced_storm_meets_rate_limit(slack_client: AsyncWebClient, slack_api: SlackApiStandIn) -> None:
+    # Slack's limit scaled down twentyfold: 20 posts a second per channel, bursts of 2.
+    slack_api.limit_post_rate(20, burst=2)
+    poster = SlackPoster(slack_client, min_interval_s=0.06)
+
+    await asyncio.gather(*[poster.post("C0INCIDENT", text=f"alert {n}") for n in range(15)])
+
+    assert [message["text"] for message in slack_api.messages_in("C0INCIDENT")] == [f"alert {n}" for n in range(15)]
+    assert [call.status for call in slack_api.calls("chat.postMessage")] == [200] * 15
+
+
+async def test_unpaced_storm_is_delayed_not_lost(slack_client: AsyncWebClient, slack_api: SlackApiStandIn) -> None:
+    slack_api.limit_post_rate(20, burst=2)
+    poster = SlackPoster(slack_client, min_interval_s=0)
+
+    await asyncio.gather(*[poster.post("C0INCIDENT", text=f"alert {n}") for n in range(5)])
+
+    statuses = [call.status for call in slack_api.calls("chat.postMessage")]
+    assert [message["text"] for message in slack_api.messages_in("C0INCIDENT")] == [f"alert {n}" for n in range(5)]
+    assert statuses.count(429) >= 1
+    assert statuses.count(200) == 5
