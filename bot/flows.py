@@ -326,6 +326,7 @@ class IncidentFlows:
             reasoning=proposal.reasoning,
             approval_reasoning=proposal.approval_reasoning,
             proposal_text=render_proposal_text(proposal),
+            proposal=proposal.model_dump(mode="json"),
             channel=channel,
         )
         self.approvals.save(record)

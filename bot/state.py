@@ -92,6 +92,7 @@ class ApprovalRecord(BaseModel):
     reasoning: str = ""
     approval_reasoning: str = ""
     proposal_text: str = Field(default="", description="rendered proposal, for 'why' questions")
+    proposal: dict[str, Any] | None = Field(default=None, description="the full proposal as JSON, for the record")
     channel: str | None = None
     card_ts: str | None = None
 

@@ -94,3 +94,18 @@ async def test_metrics_count_incident_approval_action(start_scenario: StartScena
     assert 'airra_bot_approvals_total{decision="refused"} 1.0' in exposition
     assert 'airra_bot_approvals_total{decision="approved"} 1.0' in exposition
     assert 'airra_bot_actions_total{action="scale_up",status="succeeded"} 1.0' in exposition
+
+
+async def test_proposal_persisted_with_approval(start_scenario: StartScenario) -> None:
+    scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE))
+    await scenario.post_alert("[FIRING:1] HighLatency search (critical)")
+    await scenario.wait_for_card()
+    await scenario.settle()
+
+    [path] = (scenario.data_dir / "state" / "approvals").glob("*.json")
+    stored = json.loads(path.read_text())
+    assert stored["status"] == "pending"
+    assert stored["action_type"] == "scale_up"
+    assert stored["params"] == {"replicas": 4}
+    assert stored["proposal"]["proposed_action"] == "scale_up"
+    assert stored["proposal"]["incident_id"] == stored["incident_id"]
