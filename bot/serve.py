@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
 import signal
 import sys
 from collections.abc import Callable
@@ -31,6 +32,11 @@ from bot.server import build_web_app, start_web_app
 log = logging.getLogger(__name__)
 
 APPS_PAGE = "api.slack.com/apps → your app"
+
+# Slack ids: users U… (W… on Enterprise Grid), user groups S…, channels C… or G… (private).
+USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+USERGROUP_ID = re.compile(r"S[A-Z0-9]{2,}")
+CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,}")
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,33 @@ def check_slack_settings(settings: Settings) -> SlackCredentials:
             "SLACK_SIGNING_SECRET is not set, and HTTP mode needs it to verify Slack's requests. Copy the Signing "
             f"Secret from {APPS_PAGE} → Basic Information → App Credentials, or set SLACK_APP_TOKEN for Socket Mode."
         )
+
+    _check_slack_ids(settings)
     return SlackCredentials(bot_token=bot_token, signing_secret=signing_secret, app_token=app_token)
+
+
+def _check_slack_ids(settings: Settings) -> None:
+    """Check that approvers, the approver group and the default channel are Slack ids, not names."""
+    for approver in settings.approvers:
+        if not USER_ID.fullmatch(approver):
+            raise ConfigError(
+                f"AIRRA_APPROVERS contains {approver!r}, which is not a Slack user id (like U012AB3CDE). In Slack, open "
+                "the person's profile → ⋮ (More) → Copy member ID."
+            )
+    group = settings.approver_group
+    if group is not None and not USERGROUP_ID.fullmatch(group):
+        raise ConfigError(
+            f"AIRRA_APPROVER_GROUP is {group!r}, which is not a Slack user group id (like S012AB3CDE). Find it in "
+            "the group's page URL in Slack, or with the usergroups.list method."
+        )
+    channel = settings.default_channel
+    if channel is not None and not (CHANNEL_ID.fullmatch(channel) or channel.startswith("#")):
+        raise ConfigError(
+            f"AIRRA_DEFAULT_CHANNEL is {channel!r}: use a channel id (like C012AB3CDE, from the channel's details "
+            "→ About) or a name starting with '#'."
+        )
+    if not settings.approvers and group is None:
+        log.warning("no approvers: set AIRRA_APPROVERS or AIRRA_APPROVER_GROUP, or only automatic actions will ever run")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -140,3 +140,33 @@ async def test_port_in_use_names_setting(data_dir: Path, slack_api: SlackApiStan
 
     assert f"cannot listen on 127.0.0.1:{port}" in str(error.value)
     assert "AIRRA_PORT" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "variable"),
+    [
+        ({"approvers": ["U0ALICE", "bob"]}, "AIRRA_APPROVERS contains 'bob'"),
+        ({"approver_group": "oncall"}, "AIRRA_APPROVER_GROUP is 'oncall'"),
+        ({"default_channel": "incidents"}, "AIRRA_DEFAULT_CHANNEL is 'incidents'"),
+    ],
+)
+def test_slack_ids_are_checked(data_dir: Path, overrides: dict, variable: str) -> None:
+    settings = Settings(data_dir=data_dir, slack_bot_token=SecretStr("xoxb-1-2"), slack_signing_secret=SecretStr(SECRET), **overrides)
+
+    with pytest.raises(ConfigError) as error:
+        check_slack_settings(settings)
+
+    assert variable in str(error.value)
+
+
+def test_valid_slack_ids_pass(data_dir: Path) -> None:
+    settings = Settings(
+        data_dir=data_dir,
+        slack_bot_token=SecretStr("xoxb-1-2"),
+        slack_signing_secret=SecretStr(SECRET),
+        approvers=["U0ALICE", "W0GRIDUSER"],
+        approver_group="S0ONCALL",
+        default_channel="#incidents",
+    )
+
+    assert check_slack_settings(settings).bot_token == "xoxb-1-2"
