@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ def manifest() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def bolt_app(settings: Settings, slack_client: AsyncWebClient) -> AsyncApp:
+async def bolt_app(settings: Settings, slack_client: AsyncWebClient) -> AsyncIterator[AsyncApp]:
     from bot.app import build_bot
     from bot.messaging import SlackPoster
 
