@@ -764,7 +764,19 @@ class IncidentFlows:
         await self.poster.react(channel, ts, "white_check_mark", incident_id=incident.id)
         if correction.is_correction:
             await self.poster.post(channel=channel, thread_ts=incident.card_ts, text=_confirmation(correction))
+
+        if correction.category is not None and record is not None and record.status is ApprovalStatus.PENDING:
+            await self._rediagnose(incident.id, correction.category, user_id)
         return correction
+
+    async def _rediagnose(self, incident_id: str, category: Category, user_id: str) -> None:
+        """Replace a pending proposal with one for the category an operator named."""
+        incident = self.tracker.get(incident_id)
+        if incident is None or not incident.is_open or not incident.firing:
+            return
+        log.info("incident %s: re-proposing for %s after a correction by %s", incident_id, category.value, user_id)
+        await self.propose(incident_id, incident.firing[-1], category=category,
+                           note=f"Re-proposed for `{category.value}` after <@{user_id}>'s correction.")
 
     async def explain(self, incident: Incident, *, channel: str) -> None:
         """Post the current proposal's reasoning in the thread, for a "why" question."""

@@ -8,12 +8,13 @@ from typing import Any
 import pytest
 
 from airra.categories import Category
-from bot.cards import REJECT_ACTION_ID
+from bot.cards import APPROVE_ACTION_ID, REJECT_ACTION_ID
 from bot.testing.block_rules import validate_blocks
 from tests.bot.scenarios.conftest import (
     INCIDENT_CHANNEL,
     Scenario,
     StartScenario,
+    button_value,
     card_text,
     has_buttons,
 )
@@ -186,3 +187,17 @@ async def test_long_why_report_split_in_thread(start_scenario: StartScenario) ->
     thread = scenario.thread_text(card)
     assert "evidence 00000:" in thread
     assert "evidence 00799:" in thread
+
+
+async def test_category_correction_reproposes(start_scenario: StartScenario) -> None:
+    scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE))
+    card = await _card(scenario)
+
+    await _reply(scenario, card, "wrong, it was cpu_spike")
+    await scenario.settle()
+
+    refreshed = scenario.api.message(INCIDENT_CHANNEL, card["ts"])
+    assert "Re-proposed for `cpu_spike` after <@U0ALICE>'s correction." in str(refreshed["blocks"])
+    assert "*Top hypothesis:* `cpu_spike`" in str(refreshed["blocks"])
+    assert button_value(refreshed, APPROVE_ACTION_ID).endswith("|p2")
+    assert len(_feedback(scenario)) == 1
