@@ -140,7 +140,7 @@ class SlackPoster:
             log.error("incident %s: Slack rejected the updated blocks of %s in %s (%s): %s; updating with text only",
                       incident_id or "-", ts, channel, exc.response.get("error"), exc.response.get("errors"))
             arguments["blocks"] = []
-            arguments["text"] = truncate(text or text_of(fitted), MAX_MESSAGE_TEXT)
+            arguments["text"] = truncate(text_of(fitted) or text, MAX_MESSAGE_TEXT)
             await self._call("chat.update", self.client.chat_update, arguments, incident_id)
         log.info("incident %s: updated %s in %s", incident_id or "-", ts, channel)
 
@@ -241,7 +241,7 @@ class SlackPoster:
                 log.error("incident %s: Slack rejected blocks for %s (%s): %s; posting text only",
                           incident_id or "-", channel, exc.response.get("error"), exc.response.get("errors"))
                 arguments.pop("blocks")
-                arguments["text"] = truncate(text or text_of(blocks), MAX_MESSAGE_TEXT)
+                arguments["text"] = truncate(text_of(blocks) or text, MAX_MESSAGE_TEXT)
                 response = await self._call("chat.postMessage", self.client.chat_postMessage, arguments, incident_id)
             finally:
                 self._last_post[channel] = self.clock()

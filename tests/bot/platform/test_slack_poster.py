@@ -157,10 +157,11 @@ async def test_rejected_blocks_fall_back_to_text(slack_client: AsyncWebClient, s
     poster = SlackPoster(slack_client, min_interval_s=0)
     slack_api.fail_next("chat.postMessage", error="invalid_blocks", status=200)
 
-    ts = await poster.post("C0INCIDENT", [section("Proposed: restart_pod")], "checkout card")
+    ts = await poster.post("C0INCIDENT", [header("checkout card"), section("Proposed: restart_pod")], "checkout card")
 
+    # Without its blocks the message still carries the card's content.
     assert slack_api.message("C0INCIDENT", ts)["blocks"] == []
-    assert slack_api.message("C0INCIDENT", ts)["text"] == "checkout card"
+    assert slack_api.message("C0INCIDENT", ts)["text"] == "*checkout card*\n\nProposed: restart_pod"
 
 
 async def test_react_twice_is_fine(slack_client: AsyncWebClient, slack_api: SlackApiStandIn) -> None:
