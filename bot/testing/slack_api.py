@@ -532,6 +532,9 @@ class SlackApiStandIn:
             # NOTE: Slack's documented errors do not say how it treats an unknown
             # thread_ts. The stand-in rejects it because such a reply is a bug in the bot.
             raise MethodError("thread_not_found")
+        if thread_ts is not None:
+            # Slack asks for the parent's ts here; a reply to a reply is filed under the parent.
+            thread_ts = self.message(channel, thread_ts).get("thread_ts", thread_ts)  # type: ignore[union-attr]
 
         message = self._store_message(channel, text, blocks, thread_ts)
         self._echo(channel, message)

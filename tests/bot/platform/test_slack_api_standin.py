@@ -396,3 +396,12 @@ async def test_response_url_rejects_invalid_blocks(slack_api: SlackApiStandIn) -
     assert status == 400
     assert body == "invalid_blocks"
     assert slack_api.ephemerals_for("U0BOB") == []
+
+
+async def test_reply_to_reply_joins_thread(slack_client: AsyncWebClient, slack_api: SlackApiStandIn) -> None:
+    card = await slack_client.chat_postMessage(channel="C0INCIDENT", text="card")
+    reply = slack_api.post_as_user("C0INCIDENT", "U0ALICE", "correct", thread_ts=card["ts"])
+
+    await slack_client.chat_postMessage(channel="C0INCIDENT", text="Recorded.", thread_ts=reply["ts"])
+
+    assert [message["text"] for message in slack_api.thread("C0INCIDENT", card["ts"])] == ["correct", "Recorded."]
