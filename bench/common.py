@@ -245,6 +245,8 @@ def _number(value: float) -> str:
         return f"{int(value):,}"
     if math.isnan(value):
         return "n/a"
+    if value == 0:
+        return "0"
     magnitude = abs(value)
     if magnitude >= 100:
         return f"{value:,.0f}"
