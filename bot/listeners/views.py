@@ -9,6 +9,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.cards import REASON_BLOCK, REJECT_MODAL_ID, parse_reject_submission
 from bot.flows import IncidentFlows
+from bot.listeners.acknowledge import acknowledge
 
 log = logging.getLogger(__name__)
 
@@ -26,5 +27,5 @@ def register_views(app: AsyncApp, *, flows: IncidentFlows) -> None:
         if not submission.reason:
             await ack(response_action="errors", errors={REASON_BLOCK: "Say why the proposal is wrong."})
             return
-        await ack()
+        await acknowledge(ack)
         await flows.reject(submission, body["user"]["id"])
