@@ -19,7 +19,6 @@ from airra.intake.slack_messages import parse_alert_message
 from airra.topology import Topology
 from bot.flows import IncidentFlows
 from bot.listeners.acknowledge import acknowledge
-from bot.listeners.acknowledge import acknowledge
 from bot.state import EventDeduplicator
 
 log = logging.getLogger(__name__)
