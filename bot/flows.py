@@ -153,6 +153,10 @@ class IncidentFlows:
 
         An execution whose claim exists but which never finished is not run
         again: the action may have changed the cluster, so an operator checks.
+
+        NOTE: this assumes one bot process per data directory. A second process
+        starting next to a running one would report that one's executions in
+        progress as interrupted.
         """
         for record in self.approvals.pending():
             self._schedule_expiry(record)
