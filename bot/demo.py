@@ -277,19 +277,16 @@ async def reject_and_correct(local: LocalBot, out: Transcript, card: dict[str, A
     )
     out.step(f"@alex submits the modal (correct category memory_leak, better action restart_pod): "
              f"HTTP {submission.status}")
-    corrected = await wait_for_card(local, after=card["ts"]) if _reproposes_new_card(local, card) else None
-    if corrected is None:
-        await local.api.wait_for(lambda: APPROVE_ACTION_ID in _buttons(local.api.message(CHANNEL, card["ts"]) or {}),
-                                 timeout=WAIT_S)
-        corrected = local.api.message(CHANNEL, card["ts"]) or card
+    def reproposed() -> bool:
+        current = local.api.message(CHANNEL, card["ts"]) or {}
+        return _buttons(current).get(APPROVE_ACTION_ID, value) != value
+
+    await local.api.wait_for(reproposed, timeout=WAIT_S)
+    await local.settle()
+    corrected = local.api.message(CHANNEL, card["ts"]) or card
     out.step("AIRRA re-proposes with the operator's correction:")
     out.message(corrected)
     return corrected
-
-
-def _reproposes_new_card(local: LocalBot, card: dict[str, Any]) -> bool:
-    return any(float(message["ts"]) > float(card["ts"]) and APPROVE_ACTION_ID in _buttons(message)
-               for message in local.api.messages_in(CHANNEL))
 
 
 def _option(value: str) -> dict[str, Any]:

@@ -711,6 +711,47 @@ class IncidentFlows:
         await self._change_card(record.incident_id, lambda card: card.show_rejected(note))
         await self._post_in_thread(record.incident_id, note + ". Recorded as feedback.")
 
+        if submission.correct_category is not None or submission.better_action is not None:
+            await self._repropose_after_rejection(record, submission, user_id)
+
+    async def _repropose_after_rejection(self, record: ApprovalRecord, submission: RejectSubmission,
+                                         user_id: str) -> None:
+        """Propose again with the category and action the rejecting operator named.
+
+        The named action is proposed when the simulation recommends it for the
+        category; otherwise the best action for the category is, and the
+        thread says why the named one was not.
+        """
+        incident = self.tracker.get(record.incident_id)
+        if incident is None or not incident.is_open or not incident.firing:
+            return
+        alert = incident.firing[-1]
+        category = submission.correct_category or (
+            Category(record.hypothesis_category) if record.hypothesis_category else None)
+        correction = ", ".join(part for part in (
+            f"category `{category.value}`" if submission.correct_category is not None and category else "",
+            f"action `{submission.better_action.value}`" if submission.better_action is not None else "",
+        ) if part)
+        note = f"Re-proposed after <@{user_id}>'s rejection ({correction})."
+
+        if submission.better_action is not None:
+            others = tuple(action for action in ActionType if action is not submission.better_action)
+            proposal = await self.proposer.propose(alert, incident_id=incident.id, category=category,
+                                                   exclude_actions=others)
+            if proposal.proposed_action is submission.better_action:
+                log.info("incident %s: re-proposing %s after a rejection by %s", incident.id,
+                         submission.better_action.value, user_id)
+                await self.propose(incident.id, alert, proposal=proposal, note=note)
+                return
+            simulated = next((row for row in (proposal.simulation.actions if proposal.simulation else [])
+                              if row.action_type is submission.better_action), None)
+            why = simulated.reasoning if simulated is not None else proposal.reasoning
+            note += (f" `{submission.better_action.value}` cannot be proposed: {why or 'it is no candidate here'};"
+                     " this is the best action for the category instead.")
+
+        log.info("incident %s: re-proposing after a rejection by %s", incident.id, user_id)
+        await self.propose(incident.id, alert, category=category, note=note)
+
     async def pick_action(self, incident_id: str, proposal_id: str, action: ActionType, user_id: str,
                           reply: Reply) -> None:
         """Re-propose with the chosen candidate instead of the recommended one."""

@@ -72,8 +72,11 @@ async def test_reject_modal_records_feedback(start_scenario: StartScenario) -> N
     assert records[0]["correct_action_type"] == "clear_cache"
     assert records[0]["operator_id"] == "U0ALICE"
     assert records[0]["airra_action_type"] == "scale_up"
+    assert "Rejected by <@U0ALICE>: the cache went cold after a deploy" in scenario.thread_text(card)
     updated = scenario.api.message(INCIDENT_CHANNEL, card["ts"])
-    assert "Rejected by <@U0ALICE>: the cache went cold after a deploy" in card_text(updated)
+    # search has no cache key prefix, so neither clear_cache nor anything else fits cache_issue.
+    assert "Re-proposed after <@U0ALICE>'s rejection (category `cache_issue`, action `clear_cache`)" in card_text(updated)
+    assert "no action proposed" in card_text(updated)
     assert not has_buttons(updated)
 
 
@@ -201,3 +204,34 @@ async def test_category_correction_reproposes(start_scenario: StartScenario) -> 
     assert "*Top hypothesis:* `cpu_spike`" in str(refreshed["blocks"])
     assert button_value(refreshed, APPROVE_ACTION_ID).endswith("|p2")
     assert len(_feedback(scenario)) == 1
+
+
+async def test_reject_with_correction_reproposes(start_scenario: StartScenario) -> None:
+    """A rejection naming the true cause and a better action gets a new proposal for them."""
+    scenario = await start_scenario(fault=("payment-service", Category.MEMORY_LEAK))
+    await scenario.post_alert("[FIRING:1] HighErrorRate payment-service (critical)")
+    card = await scenario.wait_for_card()
+    assert "rollback_deployment" in card_text(card)
+
+    await scenario.click(card, REJECT_ACTION_ID, "U0ALICE")
+    await scenario.settle()
+    view = scenario.api.views[0]
+    await scenario.slack.view_submission(
+        callback_id="airra_reject_modal", private_metadata=view["private_metadata"], user_id="U0ALICE",
+        values={"reason": {"value": "memory grows until OOM"},
+                "correct_category": {"value": {"type": "static_select", "selected_option": {"value": "memory_leak"}}},
+                "better_action": {"value": {"type": "static_select", "selected_option": {"value": "restart_pod"}}}},
+    )
+    await scenario.settle()
+
+    updated = scenario.api.message(INCIDENT_CHANNEL, card["ts"])
+    assert updated is not None
+    text = card_text(updated)
+    assert "Re-proposed after <@U0ALICE>'s rejection (category `memory_leak`, action `restart_pod`)" in text
+    assert "*Proposed action:* `restart_pod`" in text
+    assert button_value(updated, APPROVE_ACTION_ID) != button_value(card, APPROVE_ACTION_ID)
+
+    await scenario.click(updated, APPROVE_ACTION_ID, "U0ALICE")
+    await scenario.settle()
+    executed = [event.action_type.value for event in scenario.runtime.sandbox.events]  # type: ignore[union-attr]
+    assert executed == ["restart_pod"]
