@@ -17,6 +17,7 @@ from typing import Any
 from airra.alerts import Alert
 from airra.errors import AlertParseError
 from airra.intake.alertmanager import parse_alert, parse_webhook
+from airra.learning import LearningStores
 from airra.proposal import Proposal, Proposer, render_proposal_text
 from airra.runtime import Runtime
 from airra.settings import Settings
@@ -63,7 +64,11 @@ def load_alerts(path: Path, topology: Topology) -> list[Alert]:
 
 
 async def _propose_all(runtime: Runtime, alerts: list[Alert]) -> list[Proposal]:
-    proposer = Proposer(runtime.topology, runtime.metrics, runtime.executor.service_state, runtime.settings)
+    # The same learned success counts and category priors as the bot, so the
+    # printed proposal matches the card and the learning reports.
+    stores = LearningStores.from_settings(runtime.settings)
+    proposer = Proposer(runtime.topology, runtime.metrics, runtime.executor.service_state, runtime.settings,
+                        history=stores.confidence, priors=stores.feedback)
     proposals = []
     for alert in alerts:
         incident_id = f"cli-{alert.fingerprint}"

@@ -10,6 +10,7 @@ from airra.blast_radius import BlastRadiusCalculator
 from airra.categories import Category, parse_category
 from airra.diagnosis import DIAGNOSIS_SIGNALS
 from airra.errors import ConfigError
+from airra.learning import LearningStores
 from airra.proposal import candidate_actions
 from airra.risk import ActionRiskRegistry
 from airra.runtime import Runtime
@@ -40,7 +41,9 @@ async def _simulate(runtime: Runtime, service_name: str, category: Category, act
         runtime.metrics.read(service_name, DIAGNOSIS_SIGNALS),
         runtime.executor.service_state(service_name),
     )
-    simulator = WhatIfSimulator(ActionRiskRegistry())
+    # Verified outcomes move P_fix here exactly as they do for the bot's proposals.
+    history = LearningStores.from_settings(runtime.settings).confidence
+    simulator = WhatIfSimulator(ActionRiskRegistry(), history)
     comparison = await simulator.simulate_actions(
         service_name, category, actions, snapshot, blast, service.criticality, service_state=state, service=service)
     return simulator.generate_comparison_report(comparison)
