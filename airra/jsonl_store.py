@@ -281,6 +281,8 @@ def _parse_object(raw: bytes) -> dict[str, Any] | None:
     """Parse one line as a JSON object, or return None when it is not one."""
     try:
         value = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        # RecursionError: a line nested deeper than the decoder recurses is as
+        # unreadable as a torn one, and must not stop the records after it.
         return None
     return value if isinstance(value, dict) else None
