@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import codecs
 import json
 import logging
 from pathlib import Path
@@ -42,14 +43,9 @@ def load_alerts(path: Path, topology: Topology) -> list[Alert]:
     """Read a webhook body or a single alert object from a JSON file.
 
     Raises:
-        AlertParseError: naming the file when it is missing, is not JSON, or contains no alert.
+        AlertParseError: naming the file when it is missing, unreadable, not JSON, or contains no alert.
     """
-    try:
-        document: Any = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise AlertParseError(f"{path}: alert file not found") from None
-    except json.JSONDecodeError as exc:
-        raise AlertParseError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    document = _read_json(path)
 
     if not isinstance(document, dict):
         raise AlertParseError(f"{path}: expected a JSON object (a webhook body or one alert), "
@@ -61,6 +57,37 @@ def load_alerts(path: Path, topology: Topology) -> list[Alert]:
     if not alerts:
         raise AlertParseError(f"{path}: the webhook body has an empty 'alerts' list; nothing to analyze")
     return alerts
+
+
+def _read_json(path: Path) -> Any:
+    """Read and decode a JSON file; every failure becomes an AlertParseError naming the file."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise AlertParseError(f"{path}: alert file not found") from None
+    except IsADirectoryError:
+        raise AlertParseError(f"{path}: is a directory; pass the path of a JSON file") from None
+    except OSError as exc:
+        raise AlertParseError(f"{path}: cannot read the file ({exc.strerror}); check its permissions") from None
+
+    # Some Windows editors start UTF-8 files with a byte order mark.
+    raw = raw.removeprefix(codecs.BOM_UTF8)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise AlertParseError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at position {exc.start}); "
+                              "save the file as UTF-8") from None
+    if not text.strip():
+        raise AlertParseError(f"{path}: the file is empty; expected an Alertmanager webhook body "
+                              "or a single alert object")
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AlertParseError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    except RecursionError:
+        raise AlertParseError(f"{path}: JSON nested too deeply to read; an alert is at most a few "
+                              "levels deep") from None
 
 
 async def _propose_all(runtime: Runtime, alerts: list[Alert]) -> list[Proposal]:
