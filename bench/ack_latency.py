@@ -12,7 +12,7 @@ Bursts alternate between the two servers. Then an alert storm is posted to
 AIRRA's Alertmanager webhook while more bursts run, so its incidents are
 being analysed in the background while it acknowledges.
 
-Run: ``python -m bench.ack_latency`` (``--smoke`` for 20-request bursts).
+Run: ``python -m bench.ack_latency`` (``--smoke`` for 10-request bursts).
 """
 
 from __future__ import annotations
@@ -164,59 +164,70 @@ async def post_storm(session: aiohttp.ClientSession, url: str, services: list[st
     return accepted
 
 
-async def measure(*, burst: int, rounds: int, storm_alerts: int, storm_rounds: int) -> dict[str, Any]:
+async def measure(*, burst: int, rounds: int, storm_alerts: int, storm_rounds: int,
+                  storm_duration_s: float) -> dict[str, Any]:
     """Run the bursts against both servers and return the latencies and counts."""
     services = [service.name for service in Topology.load()][:20]
-    with tempfile.TemporaryDirectory(prefix="airra-bench-ack-") as data_dir, \
-            ServerChild(MODULE, ["--serve", "airra", "--data-dir", data_dir]) as airra, \
-            ServerChild(MODULE, ["--serve", "bare"]) as bare:
-        card, value = airra.info["card"], airra.info["approve_value"]
-        builders = {
-            "airra": SignedRequests(SIGNING_SECRET, api_origin=airra.info["api_origin"]),
-            "bare": SignedRequests(SIGNING_SECRET, api_origin=bare.info["api_origin"]),
-        }
-        urls = {"airra": airra.info["url"], "bare": bare.info["url"]}
-        idle: dict[str, list[float]] = {"airra": [], "bare": []}
-        storm: dict[str, list[float]] = {"airra": [], "bare": []}
-        statuses: list[int] = []
+    with tempfile.TemporaryDirectory(prefix="airra-bench-ack-") as data_dir:
+        airra_child = ServerChild(MODULE, ["--serve", "airra", "--data-dir", data_dir]).start()
+        bare_child = ServerChild(MODULE, ["--serve", "bare"]).start()
+        with airra_child as airra, bare_child as bare:
+            return await _measure_servers(airra, bare, services=services, burst=burst, rounds=rounds,
+                                          storm_alerts=storm_alerts, storm_rounds=storm_rounds,
+                                          storm_duration_s=storm_duration_s)
 
-        async with unlimited_session() as session:
-            async def one_burst(name: str, into: dict[str, list[float]] | None) -> None:
-                requests = await build_burst(builders[name], burst, card, value)
-                results = await send_burst(session, urls[name], requests)
-                statuses.extend(status for _, status in results)
-                if into is not None:
-                    into[name].extend(latency for latency, _ in results)
 
-            for name in ("airra", "bare"):
-                await one_burst(name, None)  # warm-up: connections, Bolt's first auth.test
-            for number in range(rounds):
-                order = ("airra", "bare") if number % 2 == 0 else ("bare", "airra")
-                for name in order:
-                    await one_burst(name, idle)
+async def _measure_servers(airra: ServerChild, bare: ServerChild, *, services: list[str], burst: int, rounds: int,
+                           storm_alerts: int, storm_rounds: int, storm_duration_s: float) -> dict[str, Any]:
+    """Alternate bursts between the two servers, idle and during an alert storm."""
+    card, value = airra.info["card"], airra.info["approve_value"]
+    builders = {
+        "airra": SignedRequests(SIGNING_SECRET, api_origin=airra.info["api_origin"]),
+        "bare": SignedRequests(SIGNING_SECRET, api_origin=bare.info["api_origin"]),
+    }
+    urls = {"airra": airra.info["url"], "bare": bare.info["url"]}
+    idle: dict[str, list[float]] = {"airra": [], "bare": []}
+    storm: dict[str, list[float]] = {"airra": [], "bare": []}
+    statuses: list[int] = []
 
-            storm_task = asyncio.create_task(post_storm(session, urls["airra"], services, storm_alerts,
-                                                        per_webhook=10, duration_s=max(1.0, storm_rounds * 1.0)))
-            await asyncio.sleep(0.2)
-            for number in range(storm_rounds):
-                for name in (("airra", "bare") if number % 2 == 0 else ("bare", "airra")):
-                    await one_burst(name, storm)
-            accepted = await storm_task
+    async with unlimited_session() as session:
+        async def one_burst(name: str, into: dict[str, list[float]] | None) -> None:
+            requests = await build_burst(builders[name], burst, card, value)
+            results = await send_burst(session, urls[name], requests)
+            statuses.extend(status for _, status in results)
+            if into is not None:
+                into[name].extend(latency for latency, _ in results)
 
-        airra_final = airra.stop()
-        bare.stop()
+        for name in ("airra", "bare"):
+            await one_burst(name, None)  # warm-up: connections, Bolt's first auth.test
+        for number in range(rounds):
+            order = ("airra", "bare") if number % 2 == 0 else ("bare", "airra")
+            for name in order:
+                await one_burst(name, idle)
+
+        storm_task = asyncio.create_task(post_storm(session, urls["airra"], services, storm_alerts,
+                                                    per_webhook=10, duration_s=storm_duration_s))
+        await asyncio.sleep(0.2)
+        for number in range(storm_rounds):
+            for name in (("airra", "bare") if number % 2 == 0 else ("bare", "airra")):
+                await one_burst(name, storm)
+        accepted = await storm_task
+
+    airra_final = airra.stop()
+    bare.stop()
     return {"idle": idle, "storm": storm, "statuses": statuses, "accepted_webhooks": accepted,
             "storm_webhooks": max(1, storm_alerts // 10), "airra_final": airra_final}
 
 
 def run(*, smoke: bool, command: str, burst: int | None = None, rounds: int | None = None,
         storm_alerts: int | None = None) -> BenchResult:
-    size = burst or (20 if smoke else 200)
-    round_count = rounds or (2 if smoke else 6)
-    alerts = storm_alerts or (40 if smoke else 1000)
-    storm_rounds = 2 if smoke else 4
+    size = burst or (10 if smoke else 200)
+    round_count = rounds or (1 if smoke else 6)
+    alerts = storm_alerts or (20 if smoke else 1000)
+    storm_rounds = 1 if smoke else 4
     result = BenchResult("ack_latency", "Acknowledgement latency under load", command, smoke)
-    data = asyncio.run(measure(burst=size, rounds=round_count, storm_alerts=alerts, storm_rounds=storm_rounds))
+    data = asyncio.run(measure(burst=size, rounds=round_count, storm_alerts=alerts, storm_rounds=storm_rounds,
+                               storm_duration_s=0.3 if smoke else float(storm_rounds)))
 
     idle, storm = data["idle"], data["storm"]
     result.add("concurrent requests per burst (half slash commands, half Approve clicks)", size, key="burst")

@@ -2,7 +2,7 @@
 
 The whole bot runs on the sandbox (``LocalBot``). Alertmanager webhooks of
 ten alerts each arrive at a steady pace over the storm's duration, while the
-Slack stand-in answers some ``chat.postMessage`` and ``chat.update`` calls
+Slack stand-in responds to some ``chat.postMessage`` and ``chat.update`` calls
 with 429 and ``Retry-After``. The bot posts at most one message per second
 per channel, as ``SlackPoster`` does in production.
 
@@ -77,7 +77,8 @@ def storm_payloads(services: list[str], alerts: int) -> list[dict[str, Any]]:
 
 
 async def storm(*, alerts: int, service_count: int, duration_s: float, post_interval_s: float,
-                data_dir: Path, rate_limited: int, card_update_interval_s: float | None = None) -> dict[str, Any]:
+                data_dir: Path, rate_limited: int, retry_after_s: int = RETRY_AFTER_S,
+                card_update_interval_s: float | None = None) -> dict[str, Any]:
     """Run one storm and return what the stand-in and the incident store saw."""
     services = [service.name for service in Topology.load()][:service_count]
     settings = Settings(data_dir=data_dir, default_channel=CHANNEL, auto_enabled=False, approvers=["U0BENCHAPP"])
@@ -89,8 +90,8 @@ async def storm(*, alerts: int, service_count: int, duration_s: float, post_inte
         assert local.bot is not None
         if card_update_interval_s is not None:
             local.bot.flows.card_update_interval_s = card_update_interval_s
-        local.api.fail_next("chat.postMessage", status=429, retry_after=RETRY_AFTER_S, times=rate_limited)
-        local.api.fail_next("chat.update", status=429, retry_after=RETRY_AFTER_S, times=rate_limited)
+        local.api.fail_next("chat.postMessage", status=429, retry_after=retry_after_s, times=rate_limited)
+        local.api.fail_next("chat.update", status=429, retry_after=retry_after_s, times=rate_limited)
         idle_rss = psutil.Process().memory_info().rss
 
         pause = duration_s / max(1, len(payloads))
@@ -142,16 +143,17 @@ def run(*, smoke: bool, command: str, alerts: int | None = None, services: int |
         duration_s: float | None = None, post_interval_s: float | None = None) -> BenchResult:
     alert_count = alerts or (60 if smoke else 1000)
     service_count = services or (6 if smoke else 20)
-    duration = duration_s if duration_s is not None else (1.0 if smoke else 10.0)
+    duration = duration_s if duration_s is not None else (0.3 if smoke else 10.0)
     if post_interval_s is None:
         post_interval_s = 0.0 if smoke else PRODUCTION_POST_INTERVAL_S
     result = BenchResult("alert_storm", "Alert storm", command, smoke)
     rate_limited = 1 if smoke else RATE_LIMITED_CALLS
+    retry_after_s = 0 if smoke else RETRY_AFTER_S
     with tempfile.TemporaryDirectory(prefix="airra-bench-storm-") as directory:
         # The smoke run refreshes cards sooner than the production 3 s, so that it takes seconds.
         data = asyncio.run(storm(alerts=alert_count, service_count=service_count, duration_s=duration,
                                  post_interval_s=post_interval_s, data_dir=Path(directory), rate_limited=rate_limited,
-                                 card_update_interval_s=0.2 if smoke else None))
+                                 retry_after_s=retry_after_s, card_update_interval_s=0.2 if smoke else None))
 
     cards = data["cards_per_service"]
     result.add("alerts sent", alert_count, key="alerts")
@@ -170,6 +172,10 @@ def run(*, smoke: bool, command: str, alerts: int | None = None, services: int |
     result.add("unhandled 429 (errors reported by the bot)", data["bot_errors"], key="unhandled_429")
     result.add("pacing of chat.postMessage per channel", post_interval_s, "s", key="post_interval_s")
 
+    result.target("cards per service, most", result.values["max_cards"], 1, "")
+    result.target("alerts lost", result.values["lost"], 0, "")
+    result.target("unhandled 429", result.values["unhandled_429"], 0, "")
+
     result.check("every webhook answered 200", all(status == 200 for status in data["statuses"])
                  and len(data["statuses"]) == alert_count // ALERTS_PER_WEBHOOK)
     result.check("every alert attached to an incident", data["fingerprints"] == alert_count
@@ -183,7 +189,7 @@ def run(*, smoke: bool, command: str, alerts: int | None = None, services: int |
     result.check("every rate-limited call retried (no unhandled 429)", data["bot_errors"] == 0
                  and data["rate_limited"] == 2 * rate_limited)
     result.notes.append(f"the stand-in answered the first {rate_limited} chat.postMessage and "
-                        f"{rate_limited} chat.update calls with 429 and Retry-After: {RETRY_AFTER_S}")
+                        f"{rate_limited} chat.update calls with 429 and Retry-After: {retry_after_s}")
     result.notes.append(f"every card goes to one channel, so posting {service_count} cards takes at least "
                         f"{(service_count - 1) * post_interval_s:.0f} s at the production pacing")
     return result

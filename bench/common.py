@@ -1,4 +1,4 @@
-"""What every benchmark shares: its command line, percentiles, the result block and BENCHMARKS.md.
+"""Shared parts of the benchmarks: command line, percentiles, result block and BENCHMARKS.md.
 
 A benchmark builds a ``BenchResult``: measured rows, the targets it is held
 to (each a measured value against a limit), the correctness checks of the
@@ -187,7 +187,12 @@ def run_child(module: str, arguments: Sequence[str], *, timeout_s: float = 900.0
 
 
 def parser(description: str) -> argparse.ArgumentParser:
-    """Return an argument parser with the options every benchmark takes."""
+    """Return an argument parser with the options every benchmark takes, and quiet the bot's logs.
+
+    The bot logs a line per pipeline stage and warns about every metric it
+    cannot read; at benchmark sizes that output would bury the result block.
+    """
+    logging.basicConfig(level=logging.ERROR)
     arguments = argparse.ArgumentParser(description=description)
     arguments.add_argument("--smoke", action="store_true", help="run at a tiny size, for CI")
     arguments.add_argument("--write", action="store_true", help="update this benchmark's section of BENCHMARKS.md")
@@ -197,7 +202,7 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 def command_line(module: str, argv: Sequence[str] | None) -> str:
     """Return the command that reproduces this run, without --write and --output."""
-    shown: list[str] = []
+    kept: list[str] = []
     skip_next = False
     for argument in list(argv if argv is not None else sys.argv[1:]):
         if skip_next:
@@ -210,8 +215,8 @@ def command_line(module: str, argv: Sequence[str] | None) -> str:
             continue
         if argument.startswith("--output="):
             continue
-        shown.append(argument)
-    return shlex.join(["python", "-m", module, *shown])
+        kept.append(argument)
+    return shlex.join(["python", "-m", module, *kept])
 
 
 def finish(result: BenchResult, arguments: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ Memory settles when the growth over the second half of the incidents is at
 most half the growth over the first half. ``--trace`` adds tracemalloc's
 largest growth by source line to the notes (it slows the run several times).
 
-Run: ``python -m bench.memory`` (``--smoke`` for 40 incidents).
+Run: ``python -m bench.memory`` (``--smoke`` for 20 incidents).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def _forget_finished(local: LocalBot) -> None:
         messages.clear()
 
 
-async def drive(*, incidents: int, batch: int, data_dir: Path, trace: bool) -> dict[str, Any]:
+async def drive(*, incidents: int, batch: int, data_dir: Path, trace: bool, rest_s: float = 1.0) -> dict[str, Any]:
     """Open and resolve ``incidents`` incidents in batches; return the memory samples."""
     services = [service.name for service in Topology.load()]
     # No grouping and no reopening, so that every firing alert opens an incident of its own.
@@ -103,16 +103,13 @@ async def drive(*, incidents: int, batch: int, data_dir: Path, trace: bool) -> d
             _forget_finished(local)
             samples.append((time.perf_counter() - started, done, rss_mb()))
 
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(rest_s)
         samples.append((time.perf_counter() - started, done, rss_mb()))
         top_growth: list[str] = []
         if trace:
             after = tracemalloc.take_snapshot()
             tracemalloc.stop()
-            for stat in after.compare_to(before, "lineno")[:8]:
-                frame = stat.traceback[0]
-                top_growth.append(f"{stat.size_diff / 1e6:+.2f} MB in {stat.count_diff:+d} blocks at "
-                                  f"{Path(frame.filename).name}:{frame.lineno}")
+            top_growth = _growth_by_project_line(after.compare_to(before, "traceback"))
 
         stored = tracker.store.all()
         return {
@@ -127,13 +124,29 @@ async def drive(*, incidents: int, batch: int, data_dir: Path, trace: bool) -> d
         }
 
 
+def _growth_by_project_line(stats: list[tracemalloc.StatisticDiff], top: int = 8) -> list[str]:
+    """Sum memory growth by the innermost line of airra/ or bot/ that allocated it, largest first."""
+    sizes: dict[str, float] = {}
+    for stat in stats:
+        where = "outside the project"
+        for frame in reversed(stat.traceback):
+            parts = Path(frame.filename).parts
+            if ("airra" in parts or "bot" in parts) and "testing" not in parts and "site-packages" not in parts:
+                where = f"{'/'.join(parts[-2:])}:{frame.lineno}"
+                break
+        sizes[where] = sizes.get(where, 0.0) + stat.size_diff
+    ordered = sorted(sizes.items(), key=lambda item: -item[1])[:top]
+    return [f"{size / 1e6:+.2f} MB allocated under {where}" for where, size in ordered]
+
+
 def run(*, smoke: bool, command: str, incidents: int | None = None, batch: int | None = None,
         trace: bool = False) -> BenchResult:
-    count = incidents or (40 if smoke else 1000)
-    size = batch or (10 if smoke else 50)
+    count = incidents or (20 if smoke else 1000)
+    size = batch or (5 if smoke else 50)
+    rest_s = 0.1 if smoke else 1.0
     result = BenchResult("memory", "Memory at idle and over 1,000 incidents", command, smoke)
     with tempfile.TemporaryDirectory(prefix="airra-bench-memory-") as directory:
-        data = asyncio.run(drive(incidents=count, batch=size, data_dir=Path(directory), trace=trace))
+        data = asyncio.run(drive(incidents=count, batch=size, data_dir=Path(directory), trace=trace, rest_s=rest_s))
 
     samples = data["samples"]
     idle = data["idle_mb"]
@@ -144,7 +157,7 @@ def run(*, smoke: bool, command: str, incidents: int | None = None, batch: int |
     result.add("incidents opened and resolved", data["incidents"], key="incidents")
     result.add("resident memory at idle", idle, "MB", key="idle_mb")
     result.add(f"resident memory after {middle[1]} incidents", middle[2], "MB", key="middle_mb")
-    result.add(f"resident memory after {last[1]} incidents, 1 s later", last[2], "MB", key="final_mb")
+    result.add(f"resident memory after {last[1]} incidents, {rest_s:g} s later", last[2], "MB", key="final_mb")
     result.add("growth over the first half", first_half, "MB", key="first_half_mb")
     result.add("growth over the second half", second_half, "MB", key="second_half_mb")
     result.add("growth per incident over the second half",
@@ -152,11 +165,13 @@ def run(*, smoke: bool, command: str, incidents: int | None = None, batch: int |
     result.add("peak resident memory", max(sample[2] for sample in samples), "MB", key="peak_mb")
     result.add("approval expiry timers still waiting", data["timers"], key="timers")
     result.values["settled"] = float(second_half <= SETTLE_FACTOR * max(first_half, 0.0) + 1.0)
+    result.target("growth over the second half ÷ growth over the first half",
+                  second_half / first_half if first_half > 0 else 0.0, SETTLE_FACTOR)
 
     result.check("every incident got a card", data["missing_cards"] == 0)
     result.check("every incident resolved", data["still_open"] == 0 and data["incidents"] == count)
     trail = ", ".join(f"{done}: {mb:.0f}" for _, done, mb in samples[:: max(1, len(samples) // 10)])
-    result.notes.append(f"resident MB by incidents done: {trail}, {last[1]} (+1 s): {last[2]:.0f}")
+    result.notes.append(f"resident MB by incidents done: {trail}, {last[1]} (+{rest_s:g} s): {last[2]:.0f}")
     result.notes.append(f"settles when the second half grows at most {SETTLE_FACTOR:g}× the first half (+1 MB): "
                         + ("yes" if result.values["settled"] else "NO"))
     result.notes += [f"tracemalloc: {line}" for line in data["top_growth"]]

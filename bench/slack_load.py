@@ -151,10 +151,17 @@ class ServerChild:
         # The child's log goes to a file: a pipe nobody reads during the run would fill up and block it.
         self._log = tempfile.TemporaryFile(mode="w+", prefix="airra-bench-child-")
 
+    def start(self) -> ServerChild:
+        """Start the process without waiting for it, so that several children start in parallel."""
+        if self.process is None:
+            self.process = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            stderr=self._log, text=True, cwd=REPO_ROOT)
+        return self
+
     def __enter__(self) -> ServerChild:
-        self.process = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=self._log, text=True, cwd=REPO_ROOT)
-        assert self.process.stdout is not None
+        """Start the process if needed and wait for its ready line."""
+        self.start()
+        assert self.process is not None and self.process.stdout is not None
         line = self.process.stdout.readline()
         if not line:
             self.process.wait(timeout=10)
