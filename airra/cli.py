@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         for error in exc.errors():
             name = "AIRRA_" + "_".join(str(part) for part in error["loc"]).upper()
-            print(f"airra: invalid setting {name}: {error['msg']}", file=sys.stderr)
+            message = error["msg"].removeprefix("Value error, ")
+            print(f"airra: invalid setting {name}: {message}", file=sys.stderr)
         return 2
 
     module = importlib.import_module(COMMANDS[args.command])

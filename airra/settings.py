@@ -11,7 +11,7 @@ from pathlib import Path
 
 from typing import Annotated
 
-from pydantic import AliasChoices, BeforeValidator, Field, SecretStr
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from airra.topology import DEFAULT_SERVICES_FILE
@@ -95,3 +95,12 @@ class Settings(BaseSettings):
     # --- HTTP server ---
     host: str = Field(default="127.0.0.1", description="address the HTTP server binds")
     port: int = Field(default=3000, ge=0, le=65535, description="port of /slack/events, /alertmanager, /healthz and /metrics")
+
+    @field_validator("services_file", mode="before")
+    @classmethod
+    def _services_file_given(cls, value: object) -> object:
+        # An empty variable would become Path(""), the current directory.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty; unset it to use the shipped data/services.yaml, "
+                             "or set it to a services YAML file")
+        return value

@@ -16,6 +16,7 @@ from typing import Any
 import networkx as nx
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from airra.actions import ActionType
 from airra.criticality import Criticality
@@ -43,7 +44,8 @@ class ServiceKind(StrEnum):
 class Service(BaseModel):
     """One service of the topology, after defaults are applied."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: an infinite or NaN rate or price would print as "$inf/h" in every blast report.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str = Field(min_length=1)
     depends_on: tuple[str, ...] = ()
@@ -123,8 +125,19 @@ class Topology:
             raise TopologyError(
                 f"{path}: services file not found; set AIRRA_SERVICES_FILE to an existing file"
             ) from None
+        except IsADirectoryError:
+            raise TopologyError(
+                f"{path}: is a directory; set AIRRA_SERVICES_FILE to a services YAML file"
+            ) from None
+        except OSError as exc:
+            raise TopologyError(f"{path}: cannot read the services file ({exc.strerror}); check its permissions") from None
+        except UnicodeDecodeError as exc:
+            raise TopologyError(
+                f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at position {exc.start}); "
+                "save the file as UTF-8"
+            ) from None
         except yaml.YAMLError as exc:
-            raise TopologyError(f"{path}: invalid YAML: {exc}") from None
+            raise TopologyError(f"{path}: {_yaml_problem(exc)}") from None
 
         services = parse_services(document, source=str(path))
         topology = cls(services, source=str(path))
@@ -201,10 +214,7 @@ def parse_services(document: Any, *, source: str) -> list[Service]:
         try:
             services.append(Service.model_validate(merged))
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(part) for part in error['loc']) or 'entry'}: {error['msg']}"
-                for error in exc.errors()
-            )
+            problems = "; ".join(_field_problem(error) for error in exc.errors())
             raise TopologyError(f"{source}: service {name!r}: {problems}") from None
 
     for service in services:
@@ -216,6 +226,30 @@ def parse_services(document: Any, *, source: str) -> list[Service]:
                 )
     _check_aliases(services, source)
     return services
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """Describe a YAML syntax error on one line, with its position in the file."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is None or problem is None:
+        return "invalid YAML: " + " ".join(str(exc).split())
+    return f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
+
+
+def _field_problem(error: ErrorDetails) -> str:
+    """Describe one invalid key of a service entry: where, what is wrong, the value given and the fix."""
+    where = ".".join(str(part) for part in error["loc"]) or "entry"
+    message = error["msg"].removeprefix("Value error, ")
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"{where}: {message}; remove the key or correct its spelling"
+    if kind == "tuple_type":
+        message = "should be a list, e.g. [a, b]"
+    value = error.get("input")
+    if kind != "value_error" and isinstance(value, (str, int, float, bool)):
+        message += f" (got {value!r})"
+    return f"{where}: {message}"
 
 
 def _check_aliases(services: list[Service], source: str) -> None:
