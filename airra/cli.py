@@ -10,11 +10,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import stat
 import sys
+from pathlib import Path
 
 from pydantic import ValidationError
 
-from airra.errors import AirraError
+from airra.errors import AirraError, ConfigError
 
 COMMANDS = {
     "analyze": "airra.commands.analyze",
@@ -25,6 +28,26 @@ COMMANDS = {
     "serve": "bot.serve",
     "demo": "bot.demo",
 }
+
+
+# Commands that read the learning stores under AIRRA_DATA_DIR.
+STORE_READERS = frozenset({"analyze", "simulate", "report"})
+
+
+def check_data_dir(path: Path) -> None:
+    """Raise ConfigError when AIRRA_DATA_DIR cannot be a directory; a missing one is fine until the first write."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except NotADirectoryError:
+        raise ConfigError(f"AIRRA_DATA_DIR {path}: part of the path is a file, not a directory; "
+                          "set AIRRA_DATA_DIR to a directory") from None
+    except OSError as exc:
+        raise ConfigError(f"AIRRA_DATA_DIR {path}: cannot read it ({exc.strerror}); "
+                          "check its permissions or set AIRRA_DATA_DIR to another directory") from None
+    if not stat.S_ISDIR(mode):
+        raise ConfigError(f"AIRRA_DATA_DIR {path} is a file, not a directory; set AIRRA_DATA_DIR to a directory")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
 
     module = importlib.import_module(COMMANDS[args.command])
     try:
+        if args.command in STORE_READERS:
+            check_data_dir(settings.data_dir)
         return int(module.run(args, settings) or 0)
     except AirraError as exc:
         print(f"airra: {exc}", file=sys.stderr)
