@@ -196,6 +196,7 @@ class AccuracyMetrics(BaseModel):
     end: datetime
     total_records: int = Field(description="records in the whole store")
     total_feedback: int = Field(description="records inside the window")
+    after_window: int = Field(default=0, description="records dated after the end of the window, e.g. by a fast clock")
     counts_by_type: dict[str, int]
     hypotheses_confirmed: int
     hypotheses_corrected: int
@@ -232,8 +233,10 @@ class _PriorSums:
 class _FeedbackAccumulator:
     """Running counts over the records of one pass; memory bounded by the category and action sets."""
 
-    def __init__(self, start: datetime) -> None:
+    def __init__(self, start: datetime, end: datetime) -> None:
         self.start = start
+        self.end = end
+        self.after_window = 0
         self.total_records = 0
         self.in_window = 0
         self.by_type: dict[str, int] = {}
@@ -250,6 +253,9 @@ class _FeedbackAccumulator:
         self.total_records += 1
         _add_prior_evidence(self.priors, feedback)
         if feedback.timestamp < self.start:
+            return
+        if feedback.timestamp > self.end:
+            self.after_window += 1
             return
 
         self.in_window += 1
@@ -293,6 +299,7 @@ class _FeedbackAccumulator:
             end=end,
             total_records=self.total_records,
             total_feedback=self.in_window,
+            after_window=self.after_window,
             counts_by_type=dict(sorted(self.by_type.items(), key=lambda item: (-item[1], item[0]))),
             hypotheses_confirmed=confirmed,
             hypotheses_corrected=corrected,
@@ -310,6 +317,14 @@ class _FeedbackAccumulator:
             prior_adjustments=_prior_adjustments(self.priors),
         )
         return metrics.model_copy(update={"suggestions": suggest_improvements(metrics)})
+
+
+def _window_start(end: datetime, days: int) -> datetime:
+    """Return the start of a window of ``days`` days ending at ``end``, or year 1 when it reaches past it."""
+    try:
+        return end - timedelta(days=days)
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
 
 
 def _add_prior_evidence(priors: dict[str, _PriorSums], feedback: OperatorFeedback) -> None:
@@ -450,7 +465,7 @@ class FeedbackCollector:
         if time_period_days < 1:
             raise ValueError(f"time period must be at least 1 day, got {time_period_days}")
         end = self._clock()
-        accumulator = _FeedbackAccumulator(end - timedelta(days=time_period_days))
+        accumulator = _FeedbackAccumulator(_window_start(end, time_period_days), end)
         for feedback in self.iter_feedback():
             accumulator.add(feedback)
         metrics = accumulator.metrics(self.path, time_period_days, end)
@@ -501,7 +516,8 @@ def render_feedback_report(metrics: AccuracyMetrics) -> str:
         "",
         f"Store: {metrics.path}",
         f"Time Period: {metrics.time_period_days} days",
-        f"Date Range: {metrics.start:%Y-%m-%d} to {metrics.end:%Y-%m-%d}",
+        # isoformat pads the year to four digits (strftime's %Y prints year 1 as "1").
+        f"Date Range: {metrics.start.date().isoformat()} to {metrics.end.date().isoformat()}",
     ]
     if metrics.total_records == 0:
         lines += ["", f"No records yet in {metrics.path}.",
@@ -509,6 +525,10 @@ def render_feedback_report(metrics: AccuracyMetrics) -> str:
         return "\n".join(lines)
 
     lines.append(f"Total Feedback: {metrics.total_feedback} ({metrics.total_records} records in the store)")
+    if metrics.after_window:
+        records = "1 record" if metrics.after_window == 1 else f"{metrics.after_window} records"
+        lines.append(f"Not in the window: {records} dated after the end of the window; "
+                     f"check the clock of the host that wrote {'it' if metrics.after_window == 1 else 'them'}")
     if metrics.total_feedback:
         lines += ["", rule, "FEEDBACK BY TYPE:", rule]
         lines += [f"  {kind:<40}{count:>4}" for kind, count in metrics.counts_by_type.items()]

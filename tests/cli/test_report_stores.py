@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from airra.jsonl_store import JsonlStore
 from tests.cli.conftest import CliRun
-from tests.cli.records import outcome, write_lines
+from tests.cli.records import feedback, outcome, write_lines
 
 # A line a broken writer or a hand edit could leave behind: valid JSON
 # characters, but nested deeper than Python's JSON decoder recurses.
@@ -36,3 +39,65 @@ def test_append_after_deeply_nested_line(data_dir: Path) -> None:
     assert store.append({"id": "b"}) is True
     assert store.append({"id": "a"}) is False
     assert [record["id"] for record in store.iter_records()] == ["a", "b"]
+
+
+@pytest.mark.parametrize("command", [
+    ("report", "calibration"),
+    ("report", "feedback"),
+    ("simulate", "orders", "cpu_spike"),
+])
+def test_data_dir_under_a_file(airra: Callable[..., CliRun], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                               command: tuple[str, ...]) -> None:
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("", encoding="utf-8")
+    monkeypatch.setenv("AIRRA_DATA_DIR", str(not_a_directory / "data"))
+
+    run = airra(*command)
+
+    assert run.code == 2
+    assert run.err == (f"airra: AIRRA_DATA_DIR {not_a_directory / 'data'}: part of the path is a file, "
+                       "not a directory; set AIRRA_DATA_DIR to a directory\n")
+
+
+def test_data_dir_is_a_file(airra: Callable[..., CliRun], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("", encoding="utf-8")
+    monkeypatch.setenv("AIRRA_DATA_DIR", str(not_a_directory))
+
+    run = airra("report", "calibration")
+
+    assert run.code == 2
+    assert run.err == (f"airra: AIRRA_DATA_DIR {not_a_directory} is a file, not a directory; "
+                       "set AIRRA_DATA_DIR to a directory\n")
+
+
+@pytest.mark.parametrize("days", ["1000000", "999999999", "1000000000"])
+def test_feedback_days_beyond_calendar(airra: Callable[..., CliRun], data_dir: Path, days: str) -> None:
+    # A window longer than the calendar reaches back to year 1: every record is in it.
+    write_lines(data_dir / "operator_feedback.jsonl", [
+        feedback("f1", kind="hypothesis_correct", at=datetime(2001, 1, 1, tzinfo=UTC)),
+    ])
+
+    run = airra("report", "feedback", "--days", days)
+
+    assert run.code == 0, run.err
+    assert f"Time Period: {days} days" in run.out
+    assert "Date Range: 0001-01-01 to " in run.out
+    assert "Total Feedback: 1 (1 records in the store)" in run.out
+
+
+def test_feedback_future_records_outside_window(airra: Callable[..., CliRun], data_dir: Path) -> None:
+    now = datetime.now(UTC)
+    write_lines(data_dir / "operator_feedback.jsonl", [
+        feedback("f1", kind="hypothesis_correct", at=now - timedelta(days=1)),
+        feedback("f2", kind="hypothesis_incorrect", at=now - timedelta(days=2), correct_hypothesis_category="cpu_spike"),
+        feedback("f3", kind="hypothesis_correct", at=now + timedelta(days=36500)),
+    ])
+
+    run = airra("report", "feedback", "--days", "30")
+
+    assert run.code == 0, run.err
+    assert "Total Feedback: 2 (3 records in the store)" in run.out
+    assert ("Not in the window: 1 record dated after the end of the window; "
+            "check the clock of the host that wrote it") in run.out
+    assert "Hypothesis Accuracy: 50.0% (1 of 2 confirmed)" in run.out
