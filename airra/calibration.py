@@ -325,14 +325,13 @@ class ConfidenceTracker:
 
     def iter_outcomes(self) -> Iterator[ConfidenceOutcomeRecord]:
         """Stream the valid records; a record that fails validation is skipped with a warning."""
-        for line_number, raw in self.store.iter_numbered():
-            try:
-                yield ConfidenceOutcomeRecord.model_validate(raw)
-            except ValidationError as exc:
-                log.warning(
-                    "%s:%d: skipped invalid outcome record (%s); the other records are kept",
-                    self.path, line_number, _first_error(exc),
-                )
+        def skip(line_number: int, exc: ValidationError) -> None:
+            log.warning(
+                "%s:%d: skipped invalid outcome record (%s); the other records are kept",
+                self.path, line_number, _first_error(exc),
+            )
+
+        yield from self.store.iter_validated(ConfidenceOutcomeRecord, skip)
 
     def calculate_calibration(self) -> CalibrationSummary:
         """Aggregate the whole store in one streaming pass."""

@@ -23,13 +23,17 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from airra.errors import StoreError
 
 log = logging.getLogger(__name__)
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 # Bad lines logged one by one before the rest are only counted, so a badly
 # damaged file does not flood the log.
@@ -221,11 +225,62 @@ class JsonlStore:
         The line number lets callers that validate records name the line of a
         record they reject. A missing file yields nothing.
         """
+        bad_lines = 0
+        for line_number, raw, is_last in self._iter_lines():
+            record = _parse_object(raw)
+            if record is None:
+                bad_lines += 1
+                if bad_lines <= MAX_LOGGED_BAD_LINES:
+                    log.warning("%s", self._bad_line_message(raw, line_number, is_last=is_last))
+                continue
+            yield line_number, record
+
+        if bad_lines > MAX_LOGGED_BAD_LINES:
+            log.warning("%s: %d unreadable lines skipped in total; the readable records were kept", self.path, bad_lines)
+
+    def iter_validated(
+        self, model: type[ModelT], on_invalid: Callable[[int, ValidationError], None]
+    ) -> Iterator[ModelT]:
+        """Stream the records as ``model`` instances, parsing and validating each line in one step.
+
+        pydantic's JSON validation takes about half the time of ``json.loads``
+        followed by ``model_validate``, which dominates a report over a large
+        store. A line that fails takes the slow path: an unreadable line is
+        skipped with the same warning as in ``iter_numbered``, and a readable
+        record that fails validation goes to ``on_invalid`` with its line number.
+        """
+        bad_lines = 0
+        for line_number, raw, is_last in self._iter_lines():
+            try:
+                validated: ModelT | None = model.model_validate_json(raw)
+            except ValidationError:
+                validated = None
+            if validated is not None:
+                yield validated
+                continue
+
+            record = _parse_object(raw)
+            if record is None:
+                bad_lines += 1
+                if bad_lines <= MAX_LOGGED_BAD_LINES:
+                    log.warning("%s", self._bad_line_message(raw, line_number, is_last=is_last))
+                continue
+            try:
+                validated = model.model_validate(record)
+            except ValidationError as exc:
+                on_invalid(line_number, exc)
+                continue
+            yield validated
+
+        if bad_lines > MAX_LOGGED_BAD_LINES:
+            log.warning("%s: %d unreadable lines skipped in total; the readable records were kept", self.path, bad_lines)
+
+    def _iter_lines(self) -> Iterator[tuple[int, bytes, bool]]:
+        """Stream ``(line number, raw line, is last line)`` for the non-blank lines written so far."""
         if not self.path.exists():
             return
 
         end = self._committed_size()
-        bad_lines = 0
         with open(self.path, "rb") as handle:
             line_number = 0
             position = 0
@@ -241,17 +296,7 @@ class JsonlStore:
                     break
                 if not raw.strip():
                     continue
-
-                record = _parse_object(raw)
-                if record is None:
-                    bad_lines += 1
-                    if bad_lines <= MAX_LOGGED_BAD_LINES:
-                        log.warning("%s", self._bad_line_message(raw, line_number, is_last=position >= end))
-                    continue
-                yield line_number, record
-
-        if bad_lines > MAX_LOGGED_BAD_LINES:
-            log.warning("%s: %d unreadable lines skipped in total; the readable records were kept", self.path, bad_lines)
+                yield line_number, raw, position >= end
 
     def _committed_size(self) -> int:
         """Return the file size at a moment when no append is in progress."""
