@@ -6,14 +6,15 @@ import argparse
 import asyncio
 
 from airra.blast_radius import BlastRadiusCalculator, render_blast_report
+from airra.commands import service_named
 from airra.runtime import Runtime
 from airra.settings import Settings
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     runtime = Runtime.build(settings)
-    runtime.topology.service(args.service)
+    service = service_named(runtime.topology, args.service)
     calculator = BlastRadiusCalculator(runtime.topology, runtime.metrics)
-    assessment = asyncio.run(calculator.calculate_blast_radius(args.service))
+    assessment = asyncio.run(calculator.calculate_blast_radius(service.name))
     print(render_blast_report(assessment))
     return 0

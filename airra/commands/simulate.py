@@ -8,6 +8,7 @@ import asyncio
 from airra.actions import ActionType, parse_action_type
 from airra.blast_radius import BlastRadiusCalculator
 from airra.categories import Category, parse_category
+from airra.commands import service_named
 from airra.diagnosis import DIAGNOSIS_SIGNALS
 from airra.errors import ConfigError
 from airra.learning import LearningStores
@@ -16,21 +17,41 @@ from airra.risk import ActionRiskRegistry
 from airra.runtime import Runtime
 from airra.settings import Settings
 from airra.simulation import WhatIfSimulator
+from airra.topology import Service
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     runtime = Runtime.build(settings)
-    service = runtime.topology.service(args.service)
+    service = service_named(runtime.topology, args.service)
     try:
         category = parse_category(args.category)
-        actions = ([parse_action_type(name) for name in args.actions.split(",") if name.strip()]
-                   if args.actions else candidate_actions(service)[0])
+        actions = (_requested_actions(args.actions, service) if args.actions is not None
+                   else candidate_actions(service)[0])
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 
     report = asyncio.run(_simulate(runtime, service.name, category, actions))
     print(report)
     return 0
+
+
+def _requested_actions(text: str, service: Service) -> list[ActionType]:
+    """Parse ``--actions``; every action must be one the guards would let run on the service.
+
+    Raises:
+        ValueError: the list names no action, an unknown action, or one outside the service's allowed_actions.
+    """
+    actions = [parse_action_type(name) for name in text.split(",") if name.strip()]
+    if not actions:
+        raise ValueError(f"--actions {text!r} names no action; give comma-separated action types such as "
+                         "scale_up,restart_pod, or leave --actions out to simulate every allowed action")
+
+    for action in actions:
+        if action not in service.allowed_actions:
+            allowed = ", ".join(a.value for a in service.allowed_actions) or "none"
+            raise ValueError(f"{action.value} is not in the allowed_actions of {service.name} ({allowed}); "
+                             f"simulate those, or add {action.value} to allowed_actions in the services file")
+    return actions
 
 
 async def _simulate(runtime: Runtime, service_name: str, category: Category, actions: list[ActionType]) -> str:

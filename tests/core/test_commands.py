@@ -56,8 +56,9 @@ def test_blast_command(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_blast_unknown_service(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["blast", "payment"]) == 2
-    assert "unknown service 'payment'" in capsys.readouterr().err
+    # "payment" is an alias of payment-service, so a misspelling stands for an unknown name.
+    assert main(["blast", "paymnt"]) == 2
+    assert "unknown service 'paymnt'" in capsys.readouterr().err
 
 
 def test_simulate_command_with_actions(capsys: pytest.CaptureFixture[str]) -> None:
