@@ -445,16 +445,15 @@ class FeedbackCollector:
 
     def iter_feedback(self) -> Iterator[OperatorFeedback]:
         """Stream the valid records; a record that fails validation is skipped with a warning."""
-        for line_number, raw in self.store.iter_numbered():
-            try:
-                yield OperatorFeedback.model_validate(raw)
-            except ValidationError as exc:
-                error = exc.errors()[0]
-                location = ".".join(str(part) for part in error["loc"]) or "record"
-                log.warning(
-                    "%s:%d: skipped invalid feedback record (%s: %s); the other records are kept",
-                    self.path, line_number, location, error["msg"],
-                )
+        def skip(line_number: int, exc: ValidationError) -> None:
+            error = exc.errors()[0]
+            location = ".".join(str(part) for part in error["loc"]) or "record"
+            log.warning(
+                "%s:%d: skipped invalid feedback record (%s: %s); the other records are kept",
+                self.path, line_number, location, error["msg"],
+            )
+
+        yield from self.store.iter_validated(OperatorFeedback, skip)
 
     def calculate_accuracy_metrics(self, time_period_days: int = 30) -> AccuracyMetrics:
         """Analyse the feedback of the last ``time_period_days`` days in one streaming pass.
