@@ -15,7 +15,8 @@ import stat
 import sys
 from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic import AliasChoices, ValidationError
+from pydantic_core import ErrorDetails
 
 from airra.errors import AirraError, ConfigError
 
@@ -48,6 +49,30 @@ def check_data_dir(path: Path) -> None:
                           "check its permissions or set AIRRA_DATA_DIR to another directory") from None
     if not stat.S_ISDIR(mode):
         raise ConfigError(f"AIRRA_DATA_DIR {path} is a file, not a directory; set AIRRA_DATA_DIR to a directory")
+
+
+def setting_problem(error: ErrorDetails) -> str:
+    """Describe one invalid setting: the variable, the value given (never a secret's), the rule and the fix."""
+    from airra.settings import Settings
+
+    field = str(error["loc"][0]) if error["loc"] else ""
+    info = Settings.model_fields.get(field)
+    if info is None:
+        # The location is already a variable's own name, such as Slack's SLACK_BOT_TOKEN.
+        name = field.upper()
+    elif isinstance(info.validation_alias, AliasChoices):
+        name = str(info.validation_alias.choices[0])
+    else:
+        name = f"AIRRA_{field.upper()}"
+
+    value = error.get("input")
+    secret = info is None or "SecretStr" in str(info.annotation)
+    shown = ""
+    if isinstance(value, str) and not secret:
+        # A URL may carry a user and password before the host.
+        shown = "=" + repr("***@" + value.rsplit("@", 1)[1] if "@" in value else value)
+    rule = error["msg"].removeprefix("Value error, ")
+    return f"invalid setting {name}{shown}: {rule}; correct it, or unset it to use the default"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,9 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings()
     except ValidationError as exc:
         for error in exc.errors():
-            name = "AIRRA_" + "_".join(str(part) for part in error["loc"]).upper()
-            message = error["msg"].removeprefix("Value error, ")
-            print(f"airra: invalid setting {name}: {message}", file=sys.stderr)
+            print(f"airra: {setting_problem(error)}", file=sys.stderr)
         return 2
 
     module = importlib.import_module(COMMANDS[args.command])

@@ -29,7 +29,8 @@ CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
 class Settings(BaseSettings):
     """AIRRA's settings. Units are in the names (``_s`` seconds, ``_usd`` dollars)."""
 
-    model_config = SettingsConfigDict(env_prefix="AIRRA_", extra="ignore", populate_by_name=True)
+    # allow_inf_nan=False: "inf" or "nan" parse as floats, and an infinite wait or window hangs or overflows later.
+    model_config = SettingsConfigDict(env_prefix="AIRRA_", extra="ignore", populate_by_name=True, allow_inf_nan=False)
 
     # --- Topology and storage ---
     services_file: Path = Field(default=DEFAULT_SERVICES_FILE, description="services YAML file")
@@ -101,6 +102,13 @@ class Settings(BaseSettings):
     def _services_file_given(cls, value: object) -> object:
         # An empty variable would become Path(""), the current directory.
         if isinstance(value, str) and not value.strip():
-            raise ValueError("is empty; unset it to use the shipped data/services.yaml, "
-                             "or set it to a services YAML file")
+            raise ValueError("is empty, which would read the current directory as the services file")
+        return value
+
+    @field_validator("prometheus_url", "alertmanager_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        # Without a scheme every request fails later, seen only as unavailable metrics or failed silences.
+        if value is not None and not value.lower().startswith(("http://", "https://")):
+            raise ValueError("should be an http:// or https:// URL")
         return value

@@ -41,8 +41,7 @@ def test_services_file_empty_variable(airra: Callable[..., CliRun], monkeypatch:
 
     run = airra("services")
 
-    _assert_one_line_error(run, "invalid setting AIRRA_SERVICES_FILE", "is empty",
-                           "unset it to use the shipped data/services.yaml")
+    _assert_one_line_error(run, "invalid setting AIRRA_SERVICES_FILE='': is empty", "unset it to use the default")
 
 
 def test_services_file_not_utf8(airra: Callable[..., CliRun], services_file: Path) -> None:
