@@ -34,6 +34,9 @@ COMMANDS = {
 # Commands that read the learning stores under AIRRA_DATA_DIR.
 STORE_READERS = frozenset({"analyze", "simulate", "report"})
 
+# Commands that run the Slack app and its HTTP server.
+SERVERS = frozenset({"serve", "demo"})
+
 
 def check_data_dir(path: Path) -> None:
     """Raise ConfigError when AIRRA_DATA_DIR cannot be a directory; a missing one is fine until the first write."""
@@ -134,6 +137,29 @@ def main(argv: list[str] | None = None) -> int:
     except AirraError as exc:
         print(f"airra: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader (head, less) exited, so the rest of the output and any error message have no reader.
+        _discard_stdout()
+        return 1
+    except KeyboardInterrupt:
+        print("airra: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        # A server's crash keeps its traceback: operators read it in the service's log.
+        if args.verbose or args.command in SERVERS:
+            raise
+        print(f"airra: unexpected error: {type(exc).__name__}: {exc}; "
+              "run again with --verbose for the traceback, and report it", file=sys.stderr)
+        return 1
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush does not fail on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":
