@@ -134,6 +134,7 @@ async def measure(directory: Path, *, services: list[str], repeats: int, settle_
 
         # Each distinct query the pipeline sent, timed alone against the same Prometheus.
         alone: dict[str, float] = {}
+        cpu_started = time.process_time()
         for promql in dict.fromkeys(call[0] for call in pipeline_queries):
             durations = []
             for _ in range(repeats):
@@ -142,7 +143,10 @@ async def measure(directory: Path, *, services: list[str], repeats: int, settle_
                 durations.append(time.perf_counter() - started)
             alone[promql] = median(durations)
 
-    return {"latencies": latencies, "pipeline_queries": pipeline_queries, "alone": alone}
+        client_cpu_s = (time.process_time() - cpu_started) / max(1, len(alone) * repeats)
+
+    return {"latencies": latencies, "pipeline_queries": pipeline_queries, "alone": alone,
+            "client_cpu_s": client_cpu_s}
 
 
 def run(*, smoke: bool, command: str, repeats: int = 5, query_delays_ms: list[float] | None = None) -> BenchResult:
@@ -178,6 +182,8 @@ def _report(result: BenchResult, data: dict[str, Any], delay_ms: float, *, expec
                key=f"median_query_ms{suffix}")
     result.add(f"[{label}] slowest query inside the pipeline", max(in_pipeline) * 1000, "ms",
                key=f"slowest_in_pipeline_ms{suffix}")
+    result.add(f"[{label}] client CPU per query (Python side, timed alone)", data["client_cpu_s"] * 1000, "ms",
+               key=f"client_cpu_ms{suffix}")
     result.values[f"ratio{suffix}"] = ratio(median(latencies), slowest_s)
     result.target(f"[{label}] webhook to card ÷ slowest single query", result.values[f"ratio{suffix}"], TARGET_RATIO)
     result.check(f"[{label}] every incident got its card", len(latencies) == expected)
