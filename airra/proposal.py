@@ -296,7 +296,8 @@ class Proposer:
             skipped.append(f"{simulated.action_type.value} ({problem})")
 
         if chosen is None or params is None:
-            reason = simulation.best_action_reasoning if not skipped else (
+            # The simulator's reasoning ends in its own "escalate to a human"; the sentence below says it once.
+            reason = simulation.best_action_reasoning.removesuffix(": escalate to a human") if not skipped else (
                 "no parameters could be built for " + ", ".join(skipped))
             proposal.reasoning = f"No action proposed for {top.category.value}: {reason}. Escalate to a human."
             proposal.approval_reasoning = "nothing to approve"

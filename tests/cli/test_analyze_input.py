@@ -70,3 +70,16 @@ def test_analyze_accepts_byte_order_mark(airra: Callable[..., CliRun], tmp_path:
 
     assert run.code == 0, run.err
     assert run.out.startswith("Incident cli-0123456789abcdef: HighErrorRate (firing) on orders")
+
+
+def test_analyze_unknown_category_reasoning(airra: Callable[..., CliRun], tmp_path: Path) -> None:
+    # An alert name that matches no rule: unknown, no candidate fits, and the
+    # reasoning says to escalate once.
+    path = tmp_path / "alert.json"
+    path.write_text(json.dumps({**ALERT, "labels": {"alertname": "Zzz", "service": "orders"}}), encoding="utf-8")
+
+    run = airra("analyze", str(path))
+
+    assert run.code == 0, run.err
+    assert ("Reasoning: No action proposed for unknown: no candidate is recommended. Escalate to a human.\n"
+            in run.out)
