@@ -83,3 +83,30 @@ def test_analyze_unknown_category_reasoning(airra: Callable[..., CliRun], tmp_pa
     assert run.code == 0, run.err
     assert ("Reasoning: No action proposed for unknown: no candidate is recommended. Escalate to a human.\n"
             in run.out)
+
+
+def test_analyze_grafana_webhook_version_1(airra: Callable[..., CliRun], tmp_path: Path,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    # Grafana's webhook contact point sends version "1" with the same alert objects
+    # plus its own keys; it is read as version 4 with a warning.
+    body = {
+        "receiver": "airra", "status": "firing", "orgId": 1, "version": "1", "state": "alerting",
+        "title": "[FIRING:1] HighCPU", "message": "**Firing**", "groupKey": '{}:{alertname="HighCPU"}',
+        "truncatedAlerts": 0, "groupLabels": {"alertname": "HighCPU"}, "commonLabels": {}, "commonAnnotations": {},
+        "externalURL": "http://grafana.example/",
+        "alerts": [{
+            "status": "firing", "labels": {"alertname": "HighCPU", "grafana_folder": "shop", "service": "orders"},
+            "annotations": {}, "startsAt": "2026-12-04T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+            "fingerprint": "abcd", "silenceURL": "", "dashboardURL": "", "panelURL": "",
+            "values": {"A": 0.95}, "valueString": "[ var='A' value=0.95 ]",
+        }],
+    }
+    path = tmp_path / "grafana.json"
+    path.write_text(json.dumps(body), encoding="utf-8")
+
+    run = airra("analyze", str(path))
+
+    assert run.code == 0, run.err
+    assert run.out.startswith("Incident cli-abcd: HighCPU (firing) on orders")
+    assert "1. cpu_spike" in run.out
+    assert "payload version 1, expected 4; parsing it as version 4" in caplog.text
