@@ -14,21 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
 from airra.actions import ActionType
 from airra.criticality import Criticality
 from airra.errors import TopologyError, UnknownServiceError
+from airra.yaml_files import load_yaml_file
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SERVICES_FILE = Path(__file__).resolve().parent.parent / "data" / "services.yaml"
-
-# libyaml's safe loader parses a large services file about three times faster than
-# the pure-Python one and builds the same documents; fall back when PyYAML lacks it.
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class ServiceKind(StrEnum):
@@ -120,24 +116,11 @@ class Topology:
         """
         path = Path(path)
         try:
-            document = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
+            document = load_yaml_file(path, setting="AIRRA_SERVICES_FILE", what="services", error=TopologyError)
         except FileNotFoundError:
             raise TopologyError(
                 f"{path}: services file not found; set AIRRA_SERVICES_FILE to an existing file"
             ) from None
-        except IsADirectoryError:
-            raise TopologyError(
-                f"{path}: is a directory; set AIRRA_SERVICES_FILE to a services YAML file"
-            ) from None
-        except OSError as exc:
-            raise TopologyError(f"{path}: cannot read the services file ({exc.strerror}); check its permissions") from None
-        except UnicodeDecodeError as exc:
-            raise TopologyError(
-                f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at position {exc.start}); "
-                "save the file as UTF-8"
-            ) from None
-        except yaml.YAMLError as exc:
-            raise TopologyError(f"{path}: {_yaml_problem(exc)}") from None
 
         services = parse_services(document, source=str(path))
         topology = cls(services, source=str(path))
@@ -226,15 +209,6 @@ def parse_services(document: Any, *, source: str) -> list[Service]:
                 )
     _check_aliases(services, source)
     return services
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    """Describe a YAML syntax error on one line, with its position in the file."""
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None)
-    if mark is None or problem is None:
-        return "invalid YAML: " + " ".join(str(exc).split())
-    return f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 
 def _field_problem(error: ErrorDetails) -> str:

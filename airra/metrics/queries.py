@@ -40,10 +40,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from airra.errors import ConfigError
 from airra.metrics import Signal
+from airra.yaml_files import load_yaml_file
 
 log = logging.getLogger(__name__)
 
@@ -131,11 +130,9 @@ class QueryConfig:
         """
         path = Path(path)
         try:
-            document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            document = load_yaml_file(path, setting="AIRRA_QUERIES_FILE", what="queries") or {}
         except FileNotFoundError:
             raise ConfigError(f"{path}: queries file not found; fix AIRRA_QUERIES_FILE or unset it") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: invalid YAML: {exc}") from None
         if not isinstance(document, dict):
             raise ConfigError(f"{path}: expected a mapping with 'defaults' and/or 'services'")
 
