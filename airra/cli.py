@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="print a learning report from the JSONL stores")
     report.add_argument("kind", choices=["calibration", "feedback"])
-    report.add_argument("--days", type=int, default=30, help="feedback window in days (default 30)")
+    report.add_argument("--days", type=int, help="feedback window in days (default 30); feedback report only")
 
     serve = sub.add_parser("serve", help="run the Slack bot")
     serve.add_argument("--sandbox", action="store_true", help="use the sandbox cluster and metrics")
@@ -115,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "report" and args.kind == "calibration" and args.days is not None:
+        print(f"airra: --days {args.days} applies only to the feedback report; the calibration report "
+              "covers the whole store, so leave --days out", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -101,3 +101,19 @@ def test_feedback_future_records_outside_window(airra: Callable[..., CliRun], da
     assert ("Not in the window: 1 record dated after the end of the window; "
             "check the clock of the host that wrote it") in run.out
     assert "Hypothesis Accuracy: 50.0% (1 of 2 confirmed)" in run.out
+
+
+def test_calibration_rejects_days(airra: Callable[..., CliRun]) -> None:
+    run = airra("report", "calibration", "--days", "7")
+
+    assert run.code == 2
+    assert run.out == ""
+    assert run.err == ("airra: --days 7 applies only to the feedback report; the calibration report "
+                       "covers the whole store, so leave --days out\n")
+
+
+def test_feedback_default_window(airra: Callable[..., CliRun]) -> None:
+    run = airra("report", "feedback")
+
+    assert run.code == 0, run.err
+    assert "Time Period: 30 days" in run.out
