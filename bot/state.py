@@ -89,6 +89,8 @@ class ApprovalRecord(BaseModel):
     hypothesis_category: str | None = None
     hypothesis_description: str | None = None
     confidence: float | None = None
+    learned_adjustment: float | None = Field(
+        default=None, description="the learned prior term inside the confidence, so feedback can take it back out")
     reasoning: str = ""
     approval_reasoning: str = ""
     proposal_text: str = Field(default="", description="rendered proposal, for 'why' questions")

@@ -72,6 +72,8 @@ async def test_reject_modal_records_feedback(start_scenario: StartScenario) -> N
     assert records[0]["correct_action_type"] == "clear_cache"
     assert records[0]["operator_id"] == "U0ALICE"
     assert records[0]["airra_action_type"] == "scale_up"
+    # No judgements yet, so the diagnosis applied no learned adjustment.
+    assert records[0]["airra_prior_adjustment"] == 0.0
     assert "Rejected by <@U0ALICE>: the cache went cold after a deploy" in scenario.thread_text(card)
     updated = scenario.api.message(INCIDENT_CHANNEL, card["ts"])
     # search has no cache key prefix, so neither clear_cache nor anything else fits cache_issue.
