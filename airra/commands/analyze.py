@@ -49,7 +49,7 @@ def load_alerts(path: Path, topology: Topology) -> list[Alert]:
 
     if not isinstance(document, dict):
         raise AlertParseError(f"{path}: expected a JSON object (a webhook body or one alert), "
-                              f"got {type(document).__name__}")
+                              f"got {_json_kind(document)}")
     try:
         alerts = parse_webhook(document, topology).alerts if "alerts" in document else [parse_alert(document, topology)]
     except AlertParseError as exc:
@@ -57,6 +57,17 @@ def load_alerts(path: Path, topology: Topology) -> list[Alert]:
     if not alerts:
         raise AlertParseError(f"{path}: the webhook body has an empty 'alerts' list; nothing to analyze")
     return alerts
+
+
+def _json_kind(value: Any) -> str:
+    """Return the JSON name of a decoded value's type, as the user wrote it in the file."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {list: "array", str: "string"}.get(type(value), type(value).__name__)
 
 
 def _read_json(path: Path) -> Any:

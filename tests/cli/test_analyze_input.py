@@ -110,3 +110,13 @@ def test_analyze_grafana_webhook_version_1(airra: Callable[..., CliRun], tmp_pat
     assert run.out.startswith("Incident cli-abcd: HighCPU (firing) on orders")
     assert "1. cpu_spike" in run.out
     assert "payload version 1, expected 4; parsing it as version 4" in caplog.text
+
+
+@pytest.mark.parametrize(("text", "kind"), [("null", "null"), ("[]", "array"), ('"alert"', "string"), ("42", "number")])
+def test_analyze_not_an_object(airra: Callable[..., CliRun], tmp_path: Path, text: str, kind: str) -> None:
+    path = tmp_path / "alert.json"
+    path.write_text(text, encoding="utf-8")
+
+    run = airra("analyze", str(path))
+
+    _assert_one_line_error(run, f"{path}: expected a JSON object (a webhook body or one alert), got {kind}")
