@@ -31,27 +31,32 @@ COMMANDS = {
 }
 
 
-# Commands that read the learning stores under AIRRA_DATA_DIR.
-STORE_READERS = frozenset({"analyze", "simulate", "report"})
+# Commands that read or write the stores under AIRRA_DATA_DIR; demo has its own --data-dir.
+DATA_DIR_COMMANDS = frozenset({"analyze", "simulate", "report", "serve"})
 
 # Commands that run the Slack app and its HTTP server.
 SERVERS = frozenset({"serve", "demo"})
 
 
-def check_data_dir(path: Path) -> None:
-    """Raise ConfigError when AIRRA_DATA_DIR cannot be a directory; a missing one is fine until the first write."""
+def check_data_dir(path: Path, *, name: str = "AIRRA_DATA_DIR") -> None:
+    """Raise ConfigError when a data directory cannot be one; a missing one is fine until the first write.
+
+    Args:
+        path: the directory.
+        name: the variable or option that set it, named in the error.
+    """
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
         return
     except NotADirectoryError:
-        raise ConfigError(f"AIRRA_DATA_DIR {path}: part of the path is a file, not a directory; "
-                          "set AIRRA_DATA_DIR to a directory") from None
+        raise ConfigError(f"{name} {path}: part of the path is a file, not a directory; "
+                          f"set {name} to a directory") from None
     except OSError as exc:
-        raise ConfigError(f"AIRRA_DATA_DIR {path}: cannot read it ({exc.strerror}); "
-                          "check its permissions or set AIRRA_DATA_DIR to another directory") from None
+        raise ConfigError(f"{name} {path}: cannot read it ({exc.strerror}); "
+                          f"check its permissions or set {name} to another directory") from None
     if not stat.S_ISDIR(mode):
-        raise ConfigError(f"AIRRA_DATA_DIR {path} is a file, not a directory; set AIRRA_DATA_DIR to a directory")
+        raise ConfigError(f"{name} {path} is a file, not a directory; set {name} to a directory")
 
 
 def setting_problem(error: ErrorDetails) -> str:
@@ -135,8 +140,10 @@ def main(argv: list[str] | None = None) -> int:
 
     module = importlib.import_module(COMMANDS[args.command])
     try:
-        if args.command in STORE_READERS:
+        if args.command in DATA_DIR_COMMANDS:
             check_data_dir(settings.data_dir)
+        elif args.command == "demo" and args.data_dir:
+            check_data_dir(Path(args.data_dir), name="--data-dir")
         return int(module.run(args, settings) or 0)
     except AirraError as exc:
         print(f"airra: {exc}", file=sys.stderr)

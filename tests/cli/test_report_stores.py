@@ -117,3 +117,14 @@ def test_feedback_default_window(airra: Callable[..., CliRun]) -> None:
 
     assert run.code == 0, run.err
     assert "Time Period: 30 days" in run.out
+
+
+def test_demo_data_dir_under_a_file(airra: Callable[..., CliRun], tmp_path: Path) -> None:
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("", encoding="utf-8")
+
+    run = airra("demo", "--data-dir", str(not_a_directory / "data"))
+
+    assert run.code == 2
+    assert run.err == (f"airra: --data-dir {not_a_directory / 'data'}: part of the path is a file, "
+                       "not a directory; set --data-dir to a directory\n")
