@@ -56,6 +56,15 @@ class PrometheusClient(Protocol):
                      timeout: float | None = None) -> Any: ...
 
 
+def _check_override_services(queries: QueryConfig, topology: Topology, *, source: str) -> None:
+    """Raise ConfigError for an override under a name that is not a service's own name, since it would never apply."""
+    for name in queries.overrides:
+        if name not in topology:
+            known = topology.resolve(name)
+            hint = f"'{known}'" if known else "the name that `airra services` lists"
+            raise ConfigError(f"{source}: services.{name} is not a service name of the services file; use {hint}")
+
+
 class PrometheusMetrics:
     """Reads AIRRA's signals from Prometheus with configurable PromQL."""
 
@@ -71,6 +80,7 @@ class PrometheusMetrics:
         self.url = settings.prometheus_url or "<custom client>"
         if queries is None:
             queries = QueryConfig.load(settings.queries_file) if settings.queries_file else QueryConfig()
+        _check_override_services(queries, topology, source=str(settings.queries_file or "query overrides"))
         self.queries = queries
         self.client: PrometheusClient = client if client is not None else _connect(settings, _POOL_SIZE)
         # Not asyncio's default executor: it has min(32, CPUs + 4) threads, too few on small

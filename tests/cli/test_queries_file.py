@@ -55,3 +55,22 @@ def test_queries_file_invalid_yaml(airra: Callable[..., CliRun], tmp_path: Path,
     run = airra("blast", "orders")
 
     _assert_one_line_error(run, f"airra: {path}: invalid YAML at line 2, column 1: ")
+
+
+@pytest.mark.usefixtures("live")
+@pytest.mark.parametrize(("name", "hint"), [
+    ("paymnt-service", "use the name that `airra services` lists"),
+    ("payments", "use 'payment-service'"),
+])
+def test_queries_file_unknown_service(airra: Callable[..., CliRun], tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch, name: str, hint: str) -> None:
+    # An override under a misspelt name or an alias would never be used: queries
+    # are looked up by the service's own name.
+    path = tmp_path / "queries.yaml"
+    path.write_text(f"services:\n  {name}:\n    request_rate: sum(rate(payments_total[$window]))\n",
+                    encoding="utf-8")
+    monkeypatch.setenv("AIRRA_QUERIES_FILE", str(path))
+
+    run = airra("blast", "orders")
+
+    _assert_one_line_error(run, f"airra: {path}: services.{name} is not a service name of the services file; {hint}\n")
