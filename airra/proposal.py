@@ -296,7 +296,7 @@ class Proposer:
             skipped.append(f"{simulated.action_type.value} ({problem})")
 
         if chosen is None or params is None:
-            # The simulator's reasoning ends in its own "escalate to a human"; the sentence below says it once.
+            # The simulator's reasoning ends in its own "escalate to a human", which the sentence below repeats.
             reason = simulation.best_action_reasoning.removesuffix(": escalate to a human") if not skipped else (
                 "no parameters could be built for " + ", ".join(skipped))
             proposal.reasoning = f"No action proposed for {top.category.value}: {reason}. Escalate to a human."
