@@ -176,8 +176,13 @@ class Topology:
 
 def parse_services(document: Any, *, source: str) -> list[Service]:
     """Validate a parsed services document and apply the file-level defaults."""
+    if document is None:
+        raise TopologyError(f"{source}: the file is empty; list the services under 'services:'")
     if not isinstance(document, dict) or not isinstance(document.get("services"), list):
         raise TopologyError(f"{source}: expected a mapping with a 'services' list at the top level")
+    if not document["services"]:
+        # With no service every alert is unscoped, so nothing could ever be proposed.
+        raise TopologyError(f"{source}: the 'services' list is empty; list the services under 'services:'")
 
     defaults = document.get("defaults") or {}
     if not isinstance(defaults, dict):

@@ -76,3 +76,18 @@ def test_services_file_bad_entry(airra: Callable[..., CliRun], services_file: Pa
 
     _assert_one_line_error(run, f"{services_file}: service 'a': ", *fragments)
     assert "Value error" not in run.err
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("", "the file is empty"),
+    ("# only a comment\n", "the file is empty"),
+    ("services: []\n", "the 'services' list is empty"),
+])
+def test_services_file_without_services(airra: Callable[..., CliRun], services_file: Path, text: str,
+                                        problem: str) -> None:
+    # With no service every alert would be unscoped, so nothing could ever be proposed.
+    services_file.write_text(text, encoding="utf-8")
+
+    run = airra("services")
+
+    _assert_one_line_error(run, f"{services_file}: {problem}; list the services under 'services:'")
