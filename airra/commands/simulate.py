@@ -23,16 +23,29 @@ from airra.topology import Service
 def run(args: argparse.Namespace, settings: Settings) -> int:
     runtime = Runtime.build(settings)
     service = service_named(runtime.topology, args.service)
+    excluded: dict[str, str] = {}
     try:
         category = parse_category(args.category)
-        actions = (_requested_actions(args.actions, service) if args.actions is not None
-                   else candidate_actions(service)[0])
+        if args.actions is not None:
+            actions = _requested_actions(args.actions, service)
+        else:
+            actions, excluded = candidate_actions(service)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 
     report = asyncio.run(_simulate(runtime, service.name, category, actions))
     print(report)
+    if excluded:
+        print(f"Not simulated: {_grouped_by_reason(excluded)}")
     return 0
+
+
+def _grouped_by_reason(excluded: dict[str, str]) -> str:
+    """Render action -> reason as 'a, b (reason); c (other reason)', in catalogue order."""
+    reasons: dict[str, list[str]] = {}
+    for action, reason in excluded.items():
+        reasons.setdefault(reason, []).append(action)
+    return "; ".join(f"{', '.join(actions)} ({reason})" for reason, actions in reasons.items())
 
 
 def _requested_actions(text: str, service: Service) -> list[ActionType]:

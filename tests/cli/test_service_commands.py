@@ -74,3 +74,21 @@ def test_simulate_protected_service_explains(airra: Callable[..., CliRun], tmp_p
     assert run.code == 0, run.err
     assert "queue is a protected broker; disruptive actions are never proposed" in run.out
     assert "BEST ACTION: NONE" in run.out
+
+
+def test_simulate_lists_actions_left_out(airra: Callable[..., CliRun]) -> None:
+    # payment-provider is external and allows no action: the report says why nothing was simulated.
+    run = airra("simulate", "payment-provider", "network_issue")
+
+    assert run.code == 0, run.err
+    assert "BEST ACTION: NONE" in run.out
+    assert run.out.endswith("Not simulated: scale_up, clear_cache, toggle_feature_flag, scale_down, restart_pod, "
+                            "rollback_deployment, drain_node (not in the service's allowed_actions)\n")
+
+
+def test_simulate_names_disallowed_actions(airra: Callable[..., CliRun]) -> None:
+    run = airra("simulate", "redis", "cache_issue")
+
+    assert run.code == 0, run.err
+    assert run.out.endswith("Not simulated: toggle_feature_flag, scale_down, restart_pod, rollback_deployment, "
+                            "drain_node (not in the service's allowed_actions)\n")
