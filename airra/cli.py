@@ -86,30 +86,35 @@ def setting_problem(error: ErrorDetails) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="airra", description="Incident response decisions you can check by hand.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each pipeline stage to stderr")
+    # -v is also accepted after the command. SUPPRESS keeps a subcommand from resetting a -v given before it.
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                         help="log each pipeline stage to stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    analyze = sub.add_parser("analyze", help="print the proposal for an alert file")
+    analyze = sub.add_parser("analyze", help="print the proposal for an alert file", parents=[verbose])
     analyze.add_argument("alert_file", help="Alertmanager webhook JSON (version 4) or a single alert object")
     analyze.add_argument("--json", action="store_true", help="print the proposal as JSON")
 
-    blast = sub.add_parser("blast", help="print the blast-radius assessment of a service")
+    blast = sub.add_parser("blast", help="print the blast-radius assessment of a service", parents=[verbose])
     blast.add_argument("service")
 
-    simulate = sub.add_parser("simulate", help="print the what-if simulation for a service and category")
+    simulate = sub.add_parser("simulate", help="print the what-if simulation for a service and category",
+                              parents=[verbose])
     simulate.add_argument("service")
     simulate.add_argument("category", help="e.g. memory_leak, cpu_spike, deployment_regression")
     simulate.add_argument("--actions", help="comma-separated action types; default: those allowed for the service")
 
-    sub.add_parser("services", help="list the services of the topology")
+    sub.add_parser("services", help="list the services of the topology", parents=[verbose])
 
-    report = sub.add_parser("report", help="print a learning report from the JSONL stores")
+    report = sub.add_parser("report", help="print a learning report from the JSONL stores", parents=[verbose])
     report.add_argument("kind", choices=["calibration", "feedback"])
     report.add_argument("--days", type=int, help="feedback window in days (default 30); feedback report only")
 
-    serve = sub.add_parser("serve", help="run the Slack bot")
+    serve = sub.add_parser("serve", help="run the Slack bot", parents=[verbose])
     serve.add_argument("--sandbox", action="store_true", help="use the sandbox cluster and metrics")
 
-    demo = sub.add_parser("demo", help="play a complete incident locally, with no Slack workspace")
+    demo = sub.add_parser("demo", help="play a complete incident locally, with no Slack workspace", parents=[verbose])
     demo.add_argument("--scenario", default="memory-leak",
                       help="memory-leak, cpu-spike, bad-deployment or wrong-action (default memory-leak)")
     demo.add_argument("--seed", type=int, default=7, help="random seed, for a repeatable run")

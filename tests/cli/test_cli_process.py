@@ -66,3 +66,21 @@ def test_unexpected_error_verbose_raises(airra: Callable[..., CliRun], monkeypat
 
     with pytest.raises(ZeroDivisionError):
         airra("--verbose", "services")
+
+
+def test_verbose_after_command_raises(airra: Callable[..., CliRun], monkeypatch: pytest.MonkeyPatch) -> None:
+    # The error message says "run again with --verbose"; users add it at the end.
+    def broken(*_: object) -> int:
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(services_command, "run", broken)
+
+    with pytest.raises(ZeroDivisionError):
+        airra("services", "--verbose")
+
+
+def test_verbose_after_command_runs(airra: Callable[..., CliRun]) -> None:
+    run = airra("blast", "orders", "-v")
+
+    assert run.code == 0, run.err
+    assert run.out.startswith("Blast radius of orders: ")
