@@ -233,7 +233,15 @@ def _field_problem(error: ErrorDetails) -> str:
 
 def _check_aliases(services: list[Service], source: str) -> None:
     """Reject an alias that names another service or is claimed twice, since alerts resolve through it."""
-    owners = {service.name.lower(): service.name for service in services}
+    owners: dict[str, str] = {}
+    for service in services:
+        # Names resolve case-insensitively too, so two names that differ only in case are one name.
+        other = owners.setdefault(service.name.lower(), service.name)
+        if other != service.name:
+            raise TopologyError(
+                f"{source}: services {other!r} and {service.name!r} differ only in case, and alerts match "
+                "service names case-insensitively; rename one of them"
+            )
     for service in services:
         for alias in service.aliases:
             owner = owners.setdefault(alias.lower(), service.name)

@@ -91,3 +91,13 @@ def test_services_file_without_services(airra: Callable[..., CliRun], services_f
     run = airra("services")
 
     _assert_one_line_error(run, f"{services_file}: {problem}; list the services under 'services:'")
+
+
+def test_services_file_names_differ_in_case(airra: Callable[..., CliRun], services_file: Path) -> None:
+    # Alerts and commands match names case-insensitively, so "orders" would reach "Orders".
+    services_file.write_text("services:\n  - name: orders\n  - name: Orders\n", encoding="utf-8")
+
+    run = airra("blast", "orders")
+
+    _assert_one_line_error(run, f"{services_file}: services 'orders' and 'Orders' differ only in case",
+                           "rename one of them")
