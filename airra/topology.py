@@ -62,6 +62,14 @@ class Service(BaseModel):
     slack_channel: str | None = Field(default=None, description="channel for this service's incident cards")
     aliases: tuple[str, ...] = ()
 
+    @field_validator("name")
+    @classmethod
+    def _no_outer_spaces(cls, value: str) -> str:
+        # Alert labels and command arguments are stripped before lookup, so this name could never be found.
+        if value != value.strip():
+            raise ValueError("has spaces at the start or end; remove them")
+        return value
+
     @field_validator("criticality", mode="before")
     @classmethod
     def _criticality_word(cls, value: Any) -> Any:

@@ -101,3 +101,13 @@ def test_services_file_names_differ_in_case(airra: Callable[..., CliRun], servic
 
     _assert_one_line_error(run, f"{services_file}: services 'orders' and 'Orders' differ only in case",
                            "rename one of them")
+
+
+@pytest.mark.parametrize("name", ["' '", "' orders'", "'orders '"])
+def test_services_file_name_with_outer_spaces(airra: Callable[..., CliRun], services_file: Path, name: str) -> None:
+    # Alert labels and command arguments are stripped before lookup, so such a name could never be found.
+    services_file.write_text(f"services:\n  - name: {name}\n", encoding="utf-8")
+
+    run = airra("services")
+
+    _assert_one_line_error(run, "name: has spaces at the start or end", "remove them")
