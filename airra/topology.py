@@ -70,6 +70,16 @@ class Service(BaseModel):
             raise ValueError("has spaces at the start or end; remove them")
         return value
 
+    @field_validator("aliases")
+    @classmethod
+    def _usable_aliases(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for alias in value:
+            if not alias.strip():
+                raise ValueError(f"alias {alias!r} is empty; remove it")
+            if alias != alias.strip():
+                raise ValueError(f"alias {alias!r} has spaces at the start or end; remove them")
+        return value
+
     @field_validator("criticality", mode="before")
     @classmethod
     def _criticality_word(cls, value: Any) -> Any:

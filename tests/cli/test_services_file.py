@@ -111,3 +111,16 @@ def test_services_file_name_with_outer_spaces(airra: Callable[..., CliRun], serv
     run = airra("services")
 
     _assert_one_line_error(run, "name: has spaces at the start or end", "remove them")
+
+
+@pytest.mark.parametrize(("aliases", "problem"), [
+    ("['']", "aliases: alias '' is empty; remove it"),
+    ("[' gateway']", "aliases: alias ' gateway' has spaces at the start or end; remove them"),
+])
+def test_services_file_bad_alias(airra: Callable[..., CliRun], services_file: Path, aliases: str,
+                                 problem: str) -> None:
+    services_file.write_text(f"services:\n  - name: api\n    aliases: {aliases}\n", encoding="utf-8")
+
+    run = airra("services")
+
+    _assert_one_line_error(run, f"{services_file}: service 'api': {problem}")
