@@ -133,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # urllib3 warns once per refused retry; the metrics source already reports each failed query.
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
 
     from airra.settings import Settings
 

@@ -84,3 +84,18 @@ def test_verbose_after_command_runs(airra: Callable[..., CliRun]) -> None:
 
     assert run.code == 0, run.err
     assert run.out.startswith("Blast radius of orders: ")
+
+
+def test_unreachable_prometheus_logs_no_retries(data_dir: Path) -> None:
+    # Nothing listens on 127.0.0.1:9, so every query is refused at once. The
+    # metrics source reports that itself; urllib3's retry lines would only repeat it.
+    result = subprocess.run(
+        [sys.executable, "-m", "airra.cli", "blast", "orders"], capture_output=True, text=True, cwd=ROOT,
+        env={**os.environ, "AIRRA_DATA_DIR": str(data_dir), "AIRRA_PROMETHEUS_URL": "http://127.0.0.1:9"},
+        timeout=60, check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "Blast radius of orders: HIGH (score 0.7900, urgency ×3.90)" in result.stdout
+    assert "urllib3" not in result.stderr
+    assert "cannot connect to Prometheus at http://127.0.0.1:9" in result.stderr
