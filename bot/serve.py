@@ -115,6 +115,17 @@ def _check_slack_ids(settings: Settings) -> None:
         log.warning("no approvers: set AIRRA_APPROVERS or AIRRA_APPROVER_GROUP, or only automatic actions will ever run")
 
 
+async def _check_metrics(runtime: Runtime) -> None:
+    """Run the metrics source's start-up self-check, when it has one; its result is logged."""
+    check = getattr(runtime.metrics, "check", None)
+    if check is None:
+        return
+    try:
+        await check()
+    except Exception as exc:  # noqa: BLE001 (a failed self-check must not stop the bot)
+        log.warning("metrics self-check failed: %s; every metric may read as unavailable", exc)
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the bot until SIGINT or SIGTERM and return the exit code."""
     credentials = check_slack_settings(settings)
@@ -160,6 +171,7 @@ async def serve(
         request_verification_enabled=not credentials.socket_mode,
     )
     await bot.start()
+    await _check_metrics(runtime)
 
     webhook = make_alertmanager_handler(topology=runtime.topology, on_batch=bot.on_webhook_batch, token=settings.webhook_token)
     web_app = build_web_app(
