@@ -205,6 +205,9 @@ def parse_services(document: Any, *, source: str) -> list[Service]:
     defaults = document.get("defaults") or {}
     if not isinstance(defaults, dict):
         raise TopologyError(f"{source}: 'defaults' must be a mapping of service keys")
+    for key in defaults:
+        if key not in Service.model_fields:
+            raise TopologyError(f"{source}: defaults.{key}: unknown key; remove it or correct its spelling")
 
     services: list[Service] = []
     seen: set[str] = set()

@@ -124,3 +124,13 @@ def test_services_file_bad_alias(airra: Callable[..., CliRun], services_file: Pa
     run = airra("services")
 
     _assert_one_line_error(run, f"{services_file}: service 'api': {problem}")
+
+
+def test_services_file_unknown_default_key(airra: Callable[..., CliRun], services_file: Path) -> None:
+    # The key sits under defaults, so the error must point there, not at the first service.
+    services_file.write_text("defaults:\n  replicas: 3\nservices:\n  - name: a\n", encoding="utf-8")
+
+    run = airra("services")
+
+    _assert_one_line_error(run, f"{services_file}: defaults.replicas: unknown key; remove it or correct its spelling")
+    assert "service 'a'" not in run.err
