@@ -287,8 +287,12 @@ def render_comparison_report(comparison: SimulationComparison) -> str:
 
 def _render_action(index: int, action: SimulatedAction) -> list[str]:
     status = "✓ RECOMMENDED" if action.recommended else "✗ NOT RECOMMENDED"
-    source = (f"posterior from {action.history_successes}/{action.history_trials} verified outcomes"
-              if action.uses_history else "prior, no history")
+    if action.uses_history:
+        source = f"posterior from {action.history_successes}/{action.history_trials} verified outcomes"
+    elif action.history_trials:
+        source = f"prior: {action.history_trials} of the {MIN_TRIALS_FOR_HISTORY} verified outcomes needed so far"
+    else:
+        source = "prior, no history"
     lines = [
         f"{index}. {action.action_type.label.upper()}",
         f"   Status: {status}",

@@ -73,3 +73,16 @@ def test_analyze_uses_learned_category_priors(airra: Callable[..., CliRun], data
     assert run.code == 0, run.err
     memory = next(h for h in json.loads(run.out)[0]["hypotheses"] if h["category"] == "memory_leak")
     assert memory["terms"]["learned"] == -0.10
+
+
+def test_simulate_names_too_few_outcomes(airra: Callable[..., CliRun], data_dir: Path) -> None:
+    # Three verified trials are stored but five are needed: P_fix stays the prior,
+    # and the report must not claim there is no history.
+    write_lines(data_dir / "confidence_tracking.jsonl", [
+        outcome(f"r{i}", category="memory_leak", action="restart_pod", status="success") for i in range(3)
+    ])
+
+    run = airra("simulate", "payment-service", "memory_leak", "--actions", "restart_pod")
+
+    assert run.code == 0, run.err
+    assert "   Success Probability: 49% (prior: 3 of the 5 verified outcomes needed so far)" in run.out
