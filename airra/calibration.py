@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from airra.actions import ActionType
 from airra.categories import Category
-from airra.jsonl_store import JsonlStore
+from airra.jsonl_store import JsonlStore, count_stored_lines
 from airra.simulation import posterior_probability, prior_probability
 from airra.verification import VerificationStatus
 
@@ -385,12 +385,7 @@ def render_calibration_report(summary: CalibrationSummary) -> str:
     lines = ["=" * _WIDTH, "CONFIDENCE CALIBRATION REPORT", "=" * _WIDTH, "", f"Store: {summary.path}"]
 
     if summary.total_records == 0:
-        lines += [
-            "",
-            f"No records yet in {summary.path}.",
-            "A record is added after every executed action, once its outcome is verified.",
-            "=" * _WIDTH,
-        ]
+        lines += ["", *_no_records(summary.path), "=" * _WIDTH]
         return "\n".join(lines)
 
     lines += _render_totals(summary)
@@ -403,6 +398,15 @@ def render_calibration_report(summary: CalibrationSummary) -> str:
     lines += _render_outcome_counts(summary)
     lines += ["", "=" * _WIDTH]
     return "\n".join(lines)
+
+
+def _no_records(path: Path) -> list[str]:
+    """Explain an empty report: a new store, or one whose every line was skipped (the warnings say why)."""
+    skipped = count_stored_lines(path)
+    if skipped:
+        return [f"No readable records in {path}: all {skipped} lines were skipped; the warnings name each line and why."]
+    return [f"No records yet in {path}.",
+            "A record is added after every executed action, once its outcome is verified."]
 
 
 def _render_totals(summary: CalibrationSummary) -> list[str]:

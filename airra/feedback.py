@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from airra.actions import ActionType
 from airra.categories import Category
-from airra.jsonl_store import JsonlStore
+from airra.jsonl_store import JsonlStore, count_stored_lines
 
 log = logging.getLogger(__name__)
 
@@ -519,8 +519,14 @@ def render_feedback_report(metrics: AccuracyMetrics) -> str:
         f"Date Range: {metrics.start.date().isoformat()} to {metrics.end.date().isoformat()}",
     ]
     if metrics.total_records == 0:
-        lines += ["", f"No records yet in {metrics.path}.",
-                  "Operators add feedback by replying in an incident thread.", "", "=" * _WIDTH]
+        skipped = count_stored_lines(metrics.path)
+        if skipped:
+            # Every line was unreadable or invalid: the records exist, so "no records yet" would be wrong.
+            lines += ["", f"No readable records in {metrics.path}: all {skipped} lines were skipped; "
+                      "the warnings name each line and why.", "", "=" * _WIDTH]
+        else:
+            lines += ["", f"No records yet in {metrics.path}.",
+                      "Operators add feedback by replying in an incident thread.", "", "=" * _WIDTH]
         return "\n".join(lines)
 
     lines.append(f"Total Feedback: {metrics.total_feedback} ({metrics.total_records} records in the store)")

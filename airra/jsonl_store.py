@@ -322,6 +322,15 @@ class JsonlStore:
         )
 
 
+def count_stored_lines(path: Path) -> int:
+    """Return the number of non-blank lines of a store file, readable or not; 0 when it is missing."""
+    try:
+        with open(path, "rb") as handle:
+            return sum(1 for raw in handle if raw.strip())
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+
+
 def _parse_object(raw: bytes) -> dict[str, Any] | None:
     """Parse one line as a JSON object, or return None when it is not one."""
     try:

@@ -128,3 +128,21 @@ def test_demo_data_dir_under_a_file(airra: Callable[..., CliRun], tmp_path: Path
     assert run.code == 2
     assert run.err == (f"airra: --data-dir {not_a_directory / 'data'}: part of the path is a file, "
                        "not a directory; set --data-dir to a directory\n")
+
+
+@pytest.mark.parametrize(("kind", "store"), [
+    ("calibration", "confidence_tracking.jsonl"),
+    ("feedback", "operator_feedback.jsonl"),
+])
+def test_report_store_with_no_readable_record(airra: Callable[..., CliRun], data_dir: Path, kind: str,
+                                              store: str) -> None:
+    # Lines written by a newer AIRRA are skipped; "no records yet" would read as if they were lost.
+    newer = {"id": "n1", "feedback_id": "n1", "schema_version": 2}
+    write_lines(data_dir / store, [newer, "torn{"])
+
+    run = airra("report", kind)
+
+    assert run.code == 0, run.err
+    assert "No records yet" not in run.out
+    assert (f"No readable records in {data_dir / store}: all 2 lines were skipped; the warnings "
+            "name each line and why") in run.out
