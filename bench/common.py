@@ -17,12 +17,10 @@ import math
 import os
 import platform
 import re
-import resource
 import shlex
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -150,21 +148,6 @@ def median(values: Sequence[float]) -> float:
 def ratio(value: float, baseline: float) -> float:
     """Return value ÷ baseline; NaN when the baseline is zero."""
     return value / baseline if baseline > 0 else math.nan
-
-
-def peak_rss_mb() -> float:
-    """Return this process's peak resident memory in MB (Linux reports ru_maxrss in kB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def time_call(function: Callable[[], Any], *, repeat: int) -> list[float]:
-    """Run ``function`` ``repeat`` times and return each duration in seconds."""
-    durations: list[float] = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        function()
-        durations.append(time.perf_counter() - started)
-    return durations
 
 
 def run_child(module: str, arguments: Sequence[str], *, timeout_s: float = 900.0) -> dict[str, Any]:

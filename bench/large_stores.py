@@ -35,6 +35,8 @@ SMOKE_RECORDS = 2_000
 TARGET_RATIO = 1.5
 TARGET_PEAK_MB = 200.0
 FEEDBACK_DAYS = 30
+RUNS = 2
+"""Runs of each report and of each bare parse; the faster one counts."""
 
 
 def _encode(record: dict[str, Any]) -> str:
@@ -172,8 +174,14 @@ def run(*, smoke: bool, command: str, records: int | None = None, seed: int = 0)
         result.notes.append(f"writing both stores took {time.perf_counter() - started:.1f} s (not measured)")
 
         for name, path, report in (("calibration", confidence, "calibration"), ("feedback", feedback, "feedback")):
-            bare = run_child(MODULE, ["--child", "bare", str(path)])
-            measured = run_child(MODULE, ["--child", report, str(path)])
+            # Alternate the two, twice, and keep each one's faster run: the machine is shared.
+            bare_runs, report_runs = [], []
+            for _ in range(RUNS):
+                bare_runs.append(run_child(MODULE, ["--child", "bare", str(path)]))
+                report_runs.append(run_child(MODULE, ["--child", report, str(path)]))
+            bare = min(bare_runs, key=lambda run: run["seconds"])
+            measured = min(report_runs, key=lambda run: run["seconds"])
+            measured["peak_mb"] = max(run["peak_mb"] for run in report_runs)
             result.add(f"{name} report", measured["seconds"], "s", key=f"{name}_s")
             result.add(f"bare json.loads of the {name} store", bare["seconds"], "s", key=f"{name}_bare_s")
             result.add(f"{name} report peak RSS", measured["peak_mb"], "MB", key=f"{name}_peak_mb")
