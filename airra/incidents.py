@@ -336,11 +336,12 @@ class IncidentTracker:
         if incident is not None:
             return self._refire_in_open(working, incident, alert, now)
 
-        incident = _with_group_key(active, alert.group_key)
+        incident = _with_group_key(_same_service(active, alert), alert.group_key)
         if incident is None:
             recent = [item for item in working.recent.values()
                       if item.resolved_at is not None and item.resolved_at >= now - self.reopen_window]
-            reopened = _with_fingerprint(recent, alert.fingerprint) or _with_group_key(recent, alert.group_key)
+            reopened = (_with_fingerprint(recent, alert.fingerprint)
+                        or _with_group_key(_same_service(recent, alert), alert.group_key))
             if reopened is not None:
                 return self._reopen(working, reopened, alert, now)
             incident = self._storm_target(active, alert, now)
@@ -401,7 +402,7 @@ class IncidentTracker:
         incident = _with_fingerprint(active, alert.fingerprint)
 
         if incident is None:
-            incident = _with_group_key(active, alert.group_key)
+            incident = _with_group_key(_same_service(active, alert), alert.group_key)
             if incident is None:
                 return self._resolved_without_open_incident(working, alert)
             # A resolved alert of the group that was never seen firing, e.g. cut by max_alerts.
@@ -527,6 +528,19 @@ class _WorkingSet:
 def _with_fingerprint(incidents: list[Incident], fingerprint: str) -> Incident | None:
     matches = [incident for incident in incidents if fingerprint in incident.alerts]
     return max(matches, key=lambda incident: incident.id, default=None)
+
+
+def _same_service(incidents: list[Incident], alert: Alert) -> list[Incident]:
+    """Return the incidents a group-key match may join: those of the alert's service.
+
+    A group key only says how Alertmanager batched its notifications. With
+    ``group_by: [alertname]`` one group holds the alerts of many services, and
+    joining them would leave every service but the first without a card. An
+    alert that names no service still joins its group's incident.
+    """
+    if alert.service is None:
+        return incidents
+    return [incident for incident in incidents if incident.service == alert.service]
 
 
 def _with_group_key(incidents: list[Incident], group_key: str | None) -> Incident | None:
