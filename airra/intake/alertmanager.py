@@ -190,6 +190,9 @@ def _decode(body: bytes | str | dict[str, Any]) -> dict[str, Any]:
             raise AlertParseError(
                 f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
             ) from None
+        except RecursionError:
+            # Python's parser recurses once per level; a webhook is at most four levels deep.
+            raise AlertParseError("body is nested too deeply to be an Alertmanager webhook JSON object") from None
     if not isinstance(body, dict):
         raise AlertParseError(f"body must be a JSON object, got {type(body).__name__}")
     return body
