@@ -253,7 +253,8 @@ def render_card(card: IncidentCard) -> RenderedCard:
 
 def card_fallback_text(card: IncidentCard) -> str:
     """Return the plain-text version of the card, for notifications and screen readers."""
-    parts = [f"{truncate(card.title, MAX_TITLE_SHOWN)}: {_STATE_WORDS[card.state]}"]
+    # The title comes from alert annotations: escaped, a "<!channel>" in one would notify the whole channel.
+    parts = [f"{escape(truncate(card.title, MAX_TITLE_SHOWN))}: {_STATE_WORDS[card.state]}"]
     if card.proposed_action is not None:
         parts.append(f"proposed action: {card.proposed_action.label}")
     if card.status_note:
