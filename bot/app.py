@@ -17,11 +17,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import aiohttp
+
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from airra.blast_radius import BlastRadiusCalculator
+from airra.errors import ConfigError
 from airra.calibration import ConfidenceTracker
 from airra.execution.base import Executor
 from airra.execution.guards import GuardedExecutor, Guards
@@ -44,6 +47,10 @@ from bot.state import EventDeduplicator, FileApprovalStore, FileCardStore, FileE
 
 log = logging.getLogger(__name__)
 
+REJECTED_TOKEN_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired",
+                                   "account_inactive", "not_allowed_token_type"})
+"""auth.test errors that mean the bot token itself is wrong, not that Slack is briefly unwell."""
+
 
 @dataclass
 class Bot:
@@ -60,18 +67,34 @@ class Bot:
         await self.flows.on_webhook_batch(batch)
 
     async def start(self) -> None:
-        """Learn the bot's own ids (auth.test) and recover the approvals and executions of a previous run."""
-        await self.flows.recover()
+        """Learn the bot's own ids (auth.test) and recover the approvals and executions of a previous run.
+
+        Raises:
+            ConfigError: when Slack rejects the bot token or cannot be reached.
+        """
         try:
             identity = await self.client.auth_test()
         except SlackApiError as exc:
-            log.warning("auth.test failed (%s); the bot's own posts are filtered by Bolt only",
-                        exc.response.get("error"))
-            return
-        self.events.self_ids.update(
-            value for value in (identity.get("user_id"), identity.get("bot_id")) if value
-        )
-        log.info("bot started as %s (bot id %s)", identity.get("user_id"), identity.get("bot_id"))
+            error = exc.response.get("error")
+            if error in REJECTED_TOKEN_ERRORS:
+                # Every post would fail the same way, so a bot that kept running would only look healthy.
+                raise ConfigError(
+                    f"SLACK_BOT_TOKEN was rejected by Slack ({error}): copy the current Bot User OAuth Token "
+                    "(xoxb-…) of this workspace from api.slack.com/apps → your app → OAuth & Permissions, "
+                    "reinstalling the app if it was removed."
+                ) from None
+            log.warning("auth.test failed (%s); the bot's own posts are filtered by Bolt only", error)
+        except aiohttp.ClientError as exc:
+            raise ConfigError(
+                f"cannot reach the Slack Web API at {self.client.base_url} ({exc}): check this machine's "
+                "network access to Slack, or unset AIRRA_SLACK_API_URL, which only tests and the demo set."
+            ) from None
+        else:
+            self.events.self_ids.update(
+                value for value in (identity.get("user_id"), identity.get("bot_id")) if value
+            )
+            log.info("bot started as %s (bot id %s)", identity.get("user_id"), identity.get("bot_id"))
+        await self.flows.recover()
 
     async def close(self) -> None:
         """Cancel the flows' background work."""
