@@ -15,7 +15,7 @@ import tempfile
 import textwrap
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -180,7 +180,9 @@ async def play(scenario: DemoScenario, *, seed: int, data_dir: Path, services_fi
 
 def alertmanager_payload(scenario: DemoScenario) -> dict[str, Any]:
     """Build an Alertmanager webhook body (version 4) with one firing alert."""
-    starts_at = (datetime.now(UTC) - timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    # The alert starts now: the risk adjustment credits ongoing downtime by the
+    # second, so an older start would make the printed risk depend on timing.
+    starts_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     labels = {"alertname": scenario.alertname, "service": scenario.service, "severity": "critical",
               "namespace": "shop"}
     return {
