@@ -190,7 +190,7 @@ def card_from_proposal(incident: Incident, proposal: Proposal, record: ApprovalR
         params_text=", ".join(f"{key}={value}" for key, value in params.items()) or None,
         reasoning=proposal.reasoning or None,
         cost_text=(f"expected ${proposed.expected_cost:,.2f}, worst case ${proposed.worst_case_cost:,.2f}; "
-                   f"risk {proposed.adjusted_risk:.2f}; undo: {proposed.undo}") if proposed is not None else None,
+                   f"risk {proposed.adjusted_risk:.3f}; undo: {proposed.undo}") if proposed is not None else None,
         approval_text=proposal.approval_reasoning or None,
         required_approvals=record.required_approvals,
         approvers=record.approver_ids,
@@ -334,7 +334,7 @@ def _candidates_text(candidates: list[CandidateLine]) -> str:
         mark = ":white_check_mark:" if candidate.recommended else ":x:"
         lines.append(
             f"{number}. {mark} `{candidate.action.value}` success {candidate.success_probability:.0%}, "
-            f"risk {candidate.risk:.2f}, cost ${candidate.expected_cost_usd:,.2f} "
+            f"risk {candidate.risk:.3f}, cost ${candidate.expected_cost_usd:,.2f} "
             f"(worst ${candidate.worst_case_cost_usd:,.2f})"
         )
     return "\n".join(lines)
