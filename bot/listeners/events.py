@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 _WHY = re.compile(r"\bwhy\b", re.IGNORECASE)
 
+_MENTION_HINT = ("I answer mentions only in the thread of an incident card: reply there with `@airra why` to see "
+                 "the reasoning behind its proposal. Run `/airra help` for the commands.")
+
 
 @dataclass
 class EventContext:
@@ -64,11 +67,16 @@ def register_events(app: AsyncApp, *, flows: IncidentFlows, context: EventContex
             return
         thread_ts = event.get("thread_ts")
         channel = event.get("channel")
-        if not thread_ts or not channel or not _WHY.search(event.get("text", "")):
+        user_id = event.get("user")
+        if not channel:
             return
-        incident = flows.incident_for_thread(channel, thread_ts)
-        if incident is not None:
+        incident = flows.incident_for_thread(channel, thread_ts) if thread_ts else None
+        asks_why = _WHY.search(event.get("text", "")) is not None
+        if incident is not None and asks_why:
             await flows.explain(incident, channel=channel)
+        elif incident is None and user_id:
+            # Outside an incident thread nothing else answers a mention; silence looks like a broken bot.
+            await flows.poster.ephemeral(channel, user_id, _MENTION_HINT, thread_ts=thread_ts)
 
 
 async def _thread_reply(flows: IncidentFlows, context: EventContext, event: dict[str, Any]) -> None:

@@ -1,0 +1,45 @@
+"""Mentions and thread replies that are not what the bot expects get an answer, not silence."""
+
+from __future__ import annotations
+
+from airra.categories import Category
+from tests.bot.scenarios.conftest import INCIDENT_CHANNEL, Scenario, StartScenario
+
+BOT_USER = "U0AIRRABOT"
+
+
+async def _mention(scenario: Scenario, text: str, *, thread_ts: str | None = None) -> dict[str, str]:
+    message = scenario.api.post_as_user(INCIDENT_CHANNEL, "U0CAROL", text, thread_ts=thread_ts)
+    event = scenario.api.message_event(INCIDENT_CHANNEL, message)
+    event["type"] = "app_mention"
+    await scenario.slack.event(event)
+    await scenario.settle()
+    return message
+
+
+async def test_why_outside_an_incident_thread_says_where_to_ask(start_scenario: StartScenario) -> None:
+    scenario = await start_scenario()
+    chatter = scenario.api.post_as_user(INCIDENT_CHANNEL, "U0CAROL", "deploy went out at 10:00")
+
+    await _mention(scenario, f"<@{BOT_USER}> why", thread_ts=chatter["ts"])
+    await _mention(scenario, f"<@{BOT_USER}> why?")
+
+    hints = scenario.api.ephemerals_for("U0CAROL")
+    assert len(hints) == 2
+    assert all("only in the thread of an incident card" in hint["text"] for hint in hints)
+    assert hints[0].get("thread_ts") == chatter["ts"]
+    # Nothing public: a hint to one person must not add noise to the channel.
+    assert [reply["user"] for reply in scenario.api.thread(INCIDENT_CHANNEL, chatter["ts"])] == ["U0CAROL"]
+
+
+async def test_why_in_an_incident_thread_explains_without_hint(start_scenario: StartScenario) -> None:
+    scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE))
+    await scenario.post_alert("[FIRING:1] HighLatency search (critical)")
+    card = await scenario.wait_for_card()
+    await scenario.settle()
+
+    await _mention(scenario, f"<@{BOT_USER}> why scale_up?", thread_ts=card["ts"])
+    await _mention(scenario, f"<@{BOT_USER}> resolved", thread_ts=card["ts"])
+
+    assert "Why this proposal" in scenario.thread_text(card)
+    assert scenario.api.ephemerals_for("U0CAROL") == []
