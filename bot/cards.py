@@ -355,12 +355,23 @@ def _proposal_text(card: IncidentCard) -> str:
 
 
 def _links(card: IncidentCard) -> str:
-    links = []
-    if card.source_url:
-        links.append(f"<{card.source_url}|Alert source>")
-    if card.runbook_url:
-        links.append(f"<{card.runbook_url}|Runbook>")
+    links = [f"<{url}|{label}>" for url, label in ((card.source_url, "Alert source"), (card.runbook_url, "Runbook"))
+             if url and _linkable(url)]
     return " · ".join(links)
+
+
+_MAX_LINK_URL = 1400
+"""Both links fit one context element of 3,000 characters; a URL cut to fit would leave its link open."""
+
+
+def _linkable(url: str) -> bool:
+    """True for an http(s) URL that mrkdwn can carry inside ``<…|label>``.
+
+    The URLs come from alert annotations: a ``|`` or ``>`` would end the link early and
+    show the rest (``<!here>`` included) as markup, and other schemes are no alert source.
+    """
+    return (url.startswith(("http://", "https://")) and len(url) <= _MAX_LINK_URL
+            and not any(character in url for character in "<>| \t\n"))
 
 
 def _action_elements(card: IncidentCard) -> list[dict[str, Any]]:
