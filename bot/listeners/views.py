@@ -10,6 +10,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.cards import REASON_BLOCK, REJECT_MODAL_ID, parse_reject_submission
 from bot.flows import IncidentFlows
 from bot.listeners.acknowledge import acknowledge
+from bot.state import ApprovalStatus
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,14 @@ def register_views(app: AsyncApp, *, flows: IncidentFlows) -> None:
             return
         if not submission.reason:
             await ack(response_action="errors", errors={REASON_BLOCK: "Say why the proposal is wrong."})
+            return
+        record = flows.approvals.load(submission.incident_id, submission.proposal_id)
+        if record is None or record.status is not ApprovalStatus.PENDING:
+            # Someone else acted while the modal was open; closing it would look like the rejection counted.
+            status = record.status.value.replace("_", " ") if record is not None else "unknown"
+            await ack(response_action="errors", errors={REASON_BLOCK: (
+                f"Not rejected: this proposal is already {status}. Cancel, and reply in the incident "
+                "thread to record why it was wrong.")[:150]})
             return
         await acknowledge(ack)
         await flows.reject(submission, body["user"]["id"])
