@@ -94,7 +94,8 @@ def normalise_reply(text: str) -> str:
     text = _MENTION.sub(" ", text)
     text = html.unescape(text)
     text = _EMOJI.sub(" ", text.lower())
-    text = text.replace("\u2019", "'")
+    # Phones turn an apostrophe into ’ and a double hyphen into an en or em dash.
+    text = text.replace("\u2019", "'").replace("\u2013", "-").replace("\u2014", "-")
     return re.sub(r"\s+", " ", text).strip(" \t.!")
 
 
@@ -130,9 +131,9 @@ def parse_correction(text: str) -> Correction:
         if _NEGATION.search(re.sub(r"^no\b", "", prefix)):
             return comment
         category = _leading_name(match.group("rest"), parse_category)
-        if category is not None and category is not Category.UNKNOWN:
-            return Correction(feedback_type=FeedbackType.HYPOTHESIS_INCORRECT, category=category, text=text)
-        return comment
+        if category is None or category is Category.UNKNOWN or _names_another_cause(match.group("rest"), category):
+            return comment
+        return Correction(feedback_type=FeedbackType.HYPOTHESIS_INCORRECT, category=category, text=text)
 
     return comment
 
@@ -158,6 +159,26 @@ def _leading_name(rest: str, parse: Callable[[str], NameT]) -> NameT | None:
         except ValueError:
             continue
     return None
+
+
+def _names_another_cause(rest: str, category: Category) -> bool:
+    """True when ``rest`` also names a category other than ``category`` without negating it.
+
+    "cpu_spike and memory_leak" or "cpu spike due to a memory leak" name two causes, and
+    recording either alone could be the wrong one; "cpu_spike, not memory_leak" names one.
+    """
+    if _NEGATION.search(rest):
+        return False
+    words = [word for word in re.split(r"[\s,.;:!&/+]+", rest) if word]
+    for start in range(len(words)):
+        for length in (1, 2, 3):
+            try:
+                named = parse_category(" ".join(words[start : start + length]))
+            except ValueError:
+                continue
+            if named is not category and named is not Category.UNKNOWN:
+                return True
+    return False
 
 
 _JOINERS = frozenset({"on", "in", "at", "from", "because", "due", "and", "not", "since", "after", "with",
