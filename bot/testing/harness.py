@@ -66,10 +66,13 @@ class LocalBot:
         self.base_url = ""
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._api_session: aiohttp.ClientSession | None = None
 
     async def start(self) -> LocalBot:
         await self.api.start()
-        client = AsyncWebClient(token=DEFAULT_TOKEN, base_url=self.api.base_url)
+        # One session for every Web API call; without it slack_sdk opens a new connection per call.
+        self._api_session = aiohttp.ClientSession()
+        client = AsyncWebClient(token=DEFAULT_TOKEN, base_url=self.api.base_url, session=self._api_session)
         poster = SlackPoster(client, min_interval_s=self.min_post_interval_s)
         metrics = BotMetrics(self.registry)
         self.bot = build_bot(self.runtime, client=client, poster=poster, signing_secret=SIGNING_SECRET,
@@ -96,6 +99,8 @@ class LocalBot:
             await self._session.close()
         if self._runner is not None:
             await self._runner.cleanup()
+        if self._api_session is not None:
+            await self._api_session.close()
         await self.api.stop()
 
     async def __aenter__(self) -> LocalBot:
