@@ -214,6 +214,14 @@ class CommandRunner:
 
     async def _analyze(self, command: Command, *, user_id: str, channel_id: str | None) -> CommandAnswer:
         assert command.service is not None
+        existing = self.flows.open_incident_for(command.service)
+        if existing is not None:
+            refusal = await self.flows.repropose_by_hand(existing, requested_by=user_id, category=command.category)
+            if refusal is not None:
+                return CommandAnswer(text=refusal)
+            where = f" in <#{existing.channel}>" if existing.channel else ""
+            return CommandAnswer(text=f"Incident `{existing.id}` for `{command.service}` is already open, so its card"
+                                      f"{where} gets a fresh proposal instead of a second card.")
         incident = await self.flows.open_by_hand(command.service, requested_by=user_id, category=command.category,
                                                  channel=channel_id)
         return CommandAnswer(text=f"Opened incident `{incident.id}` for `{command.service}`; "

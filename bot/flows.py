@@ -248,6 +248,32 @@ class IncidentFlows:
                    name=f"propose {incident.id}", incident_id=incident.id)
         return incident
 
+    def open_incident_for(self, service: str) -> Incident | None:
+        """Return the newest open incident of ``service`` with a firing alert, or None."""
+        candidates = [incident for incident in self.tracker.store.all()
+                      if incident.is_open and incident.service == service and incident.firing]
+        return max(candidates, key=lambda incident: incident.id, default=None)
+
+    async def repropose_by_hand(self, incident: Incident, *, requested_by: str,
+                                category: Category | None) -> str | None:
+        """Replace the proposal on an open incident's card from ``/airra analyze``.
+
+        A second card for the same service would offer the same action twice, and two approvers
+        on two cards would run it twice. Returns why nothing was re-proposed, or None.
+        """
+        record = self.approvals.latest_for(incident.id)
+        if record is not None and record.status in (ApprovalStatus.APPROVED, ApprovalStatus.AUTOMATIC):
+            execution = self.executions.load(incident.id, record.proposal_id)
+            if execution is None or execution.phase not in (ExecutionPhase.FINISHED, ExecutionPhase.INTERRUPTED):
+                return (f"Incident `{incident.id}` for `{incident.service}` is already open and its action is running. "
+                        f"Wait for the outcome in its thread, then run `/airra analyze {incident.service}` again.")
+
+        log.info("incident %s: re-proposing by hand for %s", incident.id, requested_by)
+        self.spawn(self.propose(incident.id, incident.firing[-1], category=category, requested_by=requested_by,
+                                note=f"Re-proposed by <@{requested_by}> with `/airra analyze`."),
+                   name=f"propose {incident.id}", incident_id=incident.id)
+        return None
+
     # --- Proposal and card ---------------------------------------------------
 
     async def propose(self, incident_id: str, alert: Alert, *, category: Category | None = None,
@@ -303,6 +329,8 @@ class IncidentFlows:
 
     async def _record_proposal(self, incident: Incident, proposal: Proposal, channel: str,
                                requested_by: str | None) -> ApprovalRecord:
+        # Read again: another proposal for this incident may have been recorded while this one was computed.
+        incident = self.tracker.get(incident.id) or incident
         number = int(incident.extra.get("proposals", 0)) + 1
         proposal_id = f"p{number}"
         await self.tracker.update(incident.id, extra={**incident.extra, "proposals": number,
