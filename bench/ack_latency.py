@@ -167,7 +167,7 @@ async def post_storm(session: aiohttp.ClientSession, url: str, services: list[st
 
 
 async def measure(*, burst: int, rounds: int, storm_alerts: int, storm_rounds: int,
-                  storm_duration_s: float) -> dict[str, Any]:
+                  storm_duration_s: float, quiet_s: float = QUIET_BETWEEN_BURSTS_S) -> dict[str, Any]:
     """Run the bursts against both servers and return the latencies and counts."""
     services = [service.name for service in Topology.load()][:20]
     with tempfile.TemporaryDirectory(prefix="airra-bench-ack-") as data_dir:
@@ -176,11 +176,12 @@ async def measure(*, burst: int, rounds: int, storm_alerts: int, storm_rounds: i
         with airra_child as airra, bare_child as bare:
             return await _measure_servers(airra, bare, services=services, burst=burst, rounds=rounds,
                                           storm_alerts=storm_alerts, storm_rounds=storm_rounds,
-                                          storm_duration_s=storm_duration_s)
+                                          storm_duration_s=storm_duration_s, quiet_s=quiet_s)
 
 
 async def _measure_servers(airra: ServerChild, bare: ServerChild, *, services: list[str], burst: int, rounds: int,
-                           storm_alerts: int, storm_rounds: int, storm_duration_s: float) -> dict[str, Any]:
+                           storm_alerts: int, storm_rounds: int, storm_duration_s: float,
+                           quiet_s: float) -> dict[str, Any]:
     """Alternate bursts between the two servers, idle and during an alert storm."""
     card, value = airra.info["card"], airra.info["approve_value"]
     builders = {
@@ -211,9 +212,9 @@ async def _measure_servers(airra: ServerChild, bare: ServerChild, *, services: l
             order = ("airra", "bare") if number % 2 == 0 else ("bare", "airra")
             for name in order:
                 # Each burst starts once the previous one's follow-up work is done, on a quiet machine.
-                await asyncio.sleep(QUIET_BETWEEN_BURSTS_S)
+                await asyncio.sleep(quiet_s)
                 await one_burst(name, idle)
-        await asyncio.sleep(QUIET_BETWEEN_BURSTS_S)
+        await asyncio.sleep(quiet_s)
         cpu_per_request = {name: (_cpu_seconds(child) - cpu_before[name]) / (rounds * burst)
                            for name, child in (("airra", airra), ("bare", bare))}
 
@@ -247,7 +248,8 @@ def run(*, smoke: bool, command: str, burst: int | None = None, rounds: int | No
     storm_rounds = 1 if smoke else 4
     result = BenchResult("ack_latency", "Acknowledgement latency under load", command, smoke)
     data = asyncio.run(measure(burst=size, rounds=round_count, storm_alerts=alerts, storm_rounds=storm_rounds,
-                               storm_duration_s=0.3 if smoke else float(storm_rounds)))
+                               storm_duration_s=0.3 if smoke else float(storm_rounds),
+                               quiet_s=0.05 if smoke else QUIET_BETWEEN_BURSTS_S))
 
     idle, storm = data["idle"], data["storm"]
     result.add("concurrent requests per burst (half slash commands, half Approve clicks)", size, key="burst")
