@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_FEEDBACK_DAYS = 30
 MAX_FEEDBACK_DAYS = 3650
+CARD_WAIT_S = 20.0
+"""How long ``analyze`` waits for its card before answering; the answer goes through the response_url."""
 
 
 class Subcommand(StrEnum):
@@ -224,6 +226,13 @@ class CommandRunner:
                                       f"{where} gets a fresh proposal instead of a second card.")
         incident = await self.flows.open_by_hand(command.service, requested_by=user_id, category=command.category,
                                                  channel=channel_id)
+        error = await self.flows.card_error(incident.id, timeout_s=CARD_WAIT_S)
+        if error is not None:
+            # Nobody can see or approve an incident without a card, so it is closed rather than left open.
+            await self.flows.tracker.resolve(incident.id)
+            return CommandAnswer(text=f"Could not post the card of incident `{incident.id}` here: Slack answered "
+                                      f"`{error}`. Invite AIRRA with `/invite @airra`, or run the command in a "
+                                      "channel it is in. The incident was closed.")
         return CommandAnswer(text=f"Opened incident `{incident.id}` for `{command.service}`; "
                                   "the card with the proposal follows in this channel.")
 

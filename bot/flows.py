@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from airra.actions import ActionType, profile_of
@@ -109,6 +110,8 @@ class IncidentFlows:
         self._timers: set[asyncio.Task[Any]] = set()
         self._card_locks: dict[str, asyncio.Lock] = {}
         self._pending_card_updates: set[str] = set()
+        # Slack's error for a card that could not be posted, kept for the command that opened the incident.
+        self._card_errors: dict[str, str] = {}
 
     # --- Background work -----------------------------------------------------
 
@@ -247,6 +250,13 @@ class IncidentFlows:
                                 note=f"Opened by <@{requested_by}> with `/airra analyze`."),
                    name=f"propose {incident.id}", incident_id=incident.id)
         return incident
+
+    async def card_error(self, incident_id: str, *, timeout_s: float) -> str | None:
+        """Wait up to ``timeout_s`` for the incident's first proposal; return Slack's error if its card failed."""
+        pending = [task for task in self._tasks if task.get_name() == f"propose {incident_id}"]
+        if pending:
+            await asyncio.wait(pending, timeout=timeout_s)
+        return self._card_errors.pop(incident_id, None)
 
     def open_incident_for(self, service: str) -> Incident | None:
         """Return the newest open incident of ``service`` with a firing alert, or None."""
@@ -389,8 +399,12 @@ class IncidentFlows:
                 await self.poster.update(channel=current.channel or channel, ts=ts, text=rendered.text,
                                          blocks=rendered.blocks, incident_id=incident.id)
             else:
-                ts = await self.poster.post(channel=channel, text=rendered.text, blocks=rendered.blocks,
-                                            incident_id=incident.id)
+                try:
+                    ts = await self.poster.post(channel=channel, text=rendered.text, blocks=rendered.blocks,
+                                                incident_id=incident.id)
+                except SlackApiError as exc:
+                    self._card_errors[incident.id] = str(exc.response.get("error") or exc)
+                    raise
                 await self.tracker.update(incident.id, card_ts=ts, channel=channel)
                 log.info("incident %s: card posted in %s at %s", incident.id, channel, ts)
             self.cards.save(incident.id, card.model_dump(mode="json"))

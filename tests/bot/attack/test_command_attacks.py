@@ -61,3 +61,24 @@ async def test_analyze_while_the_action_runs_is_refused(start_scenario: StartSce
     assert "action is running" in answer
     assert len(scenario.cards()) == 1
     assert scenario.bot.flows.approvals.latest_for(incident_id).proposal_id == proposal_id  # type: ignore[union-attr]
+
+
+async def test_analyze_in_a_channel_without_the_bot_says_so(start_scenario: StartScenario) -> None:
+    scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE))
+    scenario.api.add_channel("C0LOBBY", "lobby", is_member=False)
+
+    await scenario.slack.slash_command("analyze search", user_id="U0CAROL", channel_id="C0LOBBY")
+    await scenario.settle()
+
+    [answer] = [ephemeral["text"] for ephemeral in scenario.api.ephemerals_for("U0CAROL")]
+    assert "Could not post the card" in answer
+    assert "`not_in_channel`" in answer
+    assert "/invite @airra" in answer
+    # The incident nobody can see is closed, so the next analyze opens a visible one.
+    [incident] = scenario.bot.flows.tracker.store.all()
+    assert not incident.is_open
+
+    await scenario.slack.slash_command("analyze search", user_id="U0CAROL", channel_id=INCIDENT_CHANNEL)
+    await scenario.settle()
+    assert scenario.api.ephemerals_for("U0CAROL")[-1]["text"].startswith("Opened incident")
+    assert len(scenario.cards()) == 1
