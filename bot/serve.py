@@ -115,6 +115,18 @@ def _check_slack_ids(settings: Settings) -> None:
         log.warning("no approvers: set AIRRA_APPROVERS or AIRRA_APPROVER_GROUP, or only automatic actions will ever run")
 
 
+def _warn_unrouted_services(settings: Settings, runtime: Runtime) -> None:
+    """Warn when webhook alerts of some services would have no channel for their card."""
+    if settings.default_channel is not None:
+        return
+    unrouted = [service.name for service in runtime.topology if not service.slack_channel]
+    if unrouted:
+        shown = ", ".join(unrouted[:5]) + (f" and {len(unrouted) - 5} more" if len(unrouted) > 5 else "")
+        log.warning("AIRRA_DEFAULT_CHANNEL is not set and %d services have no slack_channel (%s): their webhook "
+                    "alerts open incidents without a card. Set AIRRA_DEFAULT_CHANNEL to a channel id.",
+                    len(unrouted), shown)
+
+
 async def _check_metrics(runtime: Runtime) -> None:
     """Run the metrics source's start-up self-check, when it has one; its result is logged."""
     check = getattr(runtime.metrics, "check", None)
@@ -159,6 +171,7 @@ async def serve(
     from bot.webhook import make_alertmanager_handler
 
     runtime = Runtime.build(settings, sandbox=sandbox or None)
+    _warn_unrouted_services(settings, runtime)
     client = _web_client(settings, credentials.bot_token)
     metrics = BotMetrics(CollectorRegistry())
     bot = build_bot(

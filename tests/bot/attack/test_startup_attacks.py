@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from pathlib import Path
 
@@ -59,3 +60,15 @@ async def test_valid_token_starts(slack_api: SlackApiStandIn, data_dir: Path) ->
     await _serve_briefly(_settings(data_dir, slack_api.base_url, "xoxb-test"))
 
     assert slack_api.call_count("auth.test") == 1
+
+
+async def test_missing_default_channel_is_warned(slack_api: SlackApiStandIn, data_dir: Path,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    settings = _settings(data_dir, slack_api.base_url, "xoxb-test").model_copy(update={"default_channel": None})
+
+    with caplog.at_level(logging.WARNING, logger="bot.serve"):
+        await _serve_briefly(settings)
+
+    [warning] = [record.getMessage() for record in caplog.records if "AIRRA_DEFAULT_CHANNEL" in record.getMessage()]
+    assert "services have no slack_channel (frontend, mobile-bff" in warning
+    assert "without a card" in warning
