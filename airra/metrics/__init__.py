@@ -2,10 +2,16 @@
 
 A reading is either a float or explicitly unavailable with its reason. An
 empty result is "no series", never zero, and NaN never reaches a threshold.
+
+A source may also answer many services at once (``BatchMetricsSource``);
+callers that read many services go through the module-level ``read_many``,
+which uses the batched read when the source has one and falls back to one
+``read`` per service otherwise.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Sequence
 from enum import StrEnum
@@ -103,3 +109,35 @@ class MetricsSource(Protocol):
     """
 
     async def read(self, service: str, signals: Sequence[Signal]) -> MetricsSnapshot: ...
+
+
+@runtime_checkable
+class BatchMetricsSource(Protocol):
+    """A ``MetricsSource`` that can also read many services in one call.
+
+    This is an optional addition to ``MetricsSource``: a source with a
+    ``read_many`` answers each signal for all the services together (one query
+    per signal against Prometheus instead of one per service). The result has
+    a snapshot for every distinct service asked, with every signal asked, and
+    the readings equal what ``read`` returns for the same services.
+    """
+
+    async def read(self, service: str, signals: Sequence[Signal]) -> MetricsSnapshot: ...
+
+    async def read_many(self, services: Sequence[str], signals: Sequence[Signal]) -> dict[str, MetricsSnapshot]: ...
+
+
+async def read_many(source: MetricsSource, services: Sequence[str],
+                    signals: Sequence[Signal]) -> dict[str, MetricsSnapshot]:
+    """Read ``signals`` of every service in ``services``, keyed by service name.
+
+    Uses the source's own ``read_many`` when it has one, and otherwise runs one
+    ``read`` per distinct service concurrently, so every source works here.
+    """
+    batched = getattr(source, "read_many", None)
+    if batched is not None:
+        return await batched(services, signals)
+
+    unique = list(dict.fromkeys(services))
+    snapshots = await asyncio.gather(*(source.read(service, signals) for service in unique))
+    return dict(zip(unique, snapshots))
