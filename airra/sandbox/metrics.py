@@ -20,7 +20,7 @@ from airra.criticality import Criticality
 from airra.errors import UnknownServiceError
 from airra.metrics import MetricsSnapshot, Reading, Signal
 from airra.sandbox.cluster import SandboxCluster
-from airra.sandbox.faults import EFFECTS, FaultEffect
+from airra.sandbox.faults import EFFECTS, NODE_FAULTS, FaultEffect
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,8 @@ CRITICALITY_TRAFFIC = {
 PROPAGATION_PER_HOP = 0.5
 
 NOISE = 0.02
+
+_NO_EFFECT = FaultEffect()
 
 # p99 grows faster than p95 when a fault adds latency.
 P99_OVER_P95 = 1.6
@@ -111,9 +113,47 @@ class SandboxMetrics:
                 readings={signal: Reading.unavailable(service, signal, reason) for signal in signals},
             )
 
+        return self._snapshot(service, signals, self.effect(service))
+
+    async def read_many(self, services: Sequence[str], signals: Sequence[Signal]) -> dict[str, MetricsSnapshot]:
+        """Return the current value of each signal for every service, in one pass.
+
+        The readings equal those of one ``read`` per service: each service's
+        read count advances by one and seeds the same noise. Only services
+        with a fault of their own or a faulty service upstream get their
+        effect worked out; every other service's effect is zero, which spares
+        a graph traversal per service.
+        """
+        touched = self._touched_services()
+        snapshots: dict[str, MetricsSnapshot] = {}
+        for service in dict.fromkeys(services):
+            if service not in self.cluster.topology:
+                snapshots[service] = await self.read(service, signals)
+                continue
+            effect = self.effect(service) if service in touched else _NO_EFFECT
+            snapshots[service] = self._snapshot(service, signals, effect)
+        return snapshots
+
+    def _touched_services(self) -> set[str]:
+        """Return the services whose effect may be non-zero: those hurt by a fault and everything downstream."""
+        sources: set[str] = set()
+        for fault in self.cluster.faults:
+            if fault.category in NODE_FAULTS:
+                sources.update(name for name, deployment in self.cluster.deployments.items()
+                               if any(pod.node == fault.node for pod in deployment.pods))
+            else:
+                sources.add(fault.service)
+
+        touched = set(sources)
+        for source in sources:
+            if source in self.cluster.topology:
+                touched.update(self.cluster.topology.downstream(source))
+        return touched
+
+    def _snapshot(self, service: str, signals: Sequence[Signal], effect: FaultEffect) -> MetricsSnapshot:
         count = self._reads.get(service, 0)
         self._reads[service] = count + 1
-        values = self._values(service)
+        values = self._values(service, effect)
 
         readings: dict[Signal, Reading] = {}
         for signal in signals:
@@ -127,9 +167,8 @@ class SandboxMetrics:
             readings[signal] = Reading.of(service, signal, value, query=f"sandbox:{signal.value}")
         return MetricsSnapshot(service=service, readings=readings)
 
-    def _values(self, service: str) -> dict[Signal, float]:
+    def _values(self, service: str, effect: FaultEffect) -> dict[Signal, float]:
         base = self._baselines[service]
-        effect = self.effect(service)
         deployment = self.cluster.deployments[service]
         return {
             Signal.REQUEST_RATE: base.request_rate * self.cluster.traffic_factor(service),
