@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from slack_sdk.web.async_client import AsyncWebClient
@@ -167,12 +168,24 @@ async def serve(
         stop: set it to shut down; by default SIGINT and SIGTERM set it.
         on_ready: called with the HTTP port once the server listens (useful with port 0).
     """
+    runtime = Runtime.build(settings, sandbox=sandbox or None)
+    _warn_unrouted_services(settings, runtime)
+    # One HTTP session for the process: without it slack_sdk opens a session, and so a new
+    # connection and TLS handshake, for every Web API call.
+    session = aiohttp.ClientSession()
+    try:
+        await _serve_bot(runtime, settings, credentials, session=session, stop=stop, on_ready=on_ready)
+    finally:
+        await session.close()
+
+
+async def _serve_bot(runtime: Runtime, settings: Settings, credentials: SlackCredentials, *,
+                     session: aiohttp.ClientSession, stop: asyncio.Event | None,
+                     on_ready: Callable[[int], None] | None) -> None:
     from bot.app import build_bot
     from bot.webhook import make_alertmanager_handler
 
-    runtime = Runtime.build(settings, sandbox=sandbox or None)
-    _warn_unrouted_services(settings, runtime)
-    client = _web_client(settings, credentials.bot_token)
+    client = _web_client(settings, credentials.bot_token, session)
     metrics = BotMetrics(CollectorRegistry())
     bot = build_bot(
         runtime,
@@ -228,10 +241,11 @@ async def _start_server(web_app: web.Application, settings: Settings) -> tuple[w
         ) from exc
 
 
-def _web_client(settings: Settings, token: str) -> AsyncWebClient:
+def _web_client(settings: Settings, token: str, session: aiohttp.ClientSession) -> AsyncWebClient:
+    """Return the Web API client, sending every call through ``session`` so connections are reused."""
     if settings.slack_api_url:
-        return AsyncWebClient(token=token, base_url=settings.slack_api_url)
-    return AsyncWebClient(token=token)
+        return AsyncWebClient(token=token, base_url=settings.slack_api_url, session=session)
+    return AsyncWebClient(token=token, session=session)
 
 
 def _stop_on_signals() -> asyncio.Event:
