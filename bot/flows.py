@@ -231,6 +231,11 @@ class IncidentFlows:
                 note = f":repeat: Reopened: `{outcome.alert.alertname}` fired again after the incident was resolved."
             self.spawn(self.propose(incident.id, outcome.alert, note=note), name=f"propose {incident.id}",
                        incident_id=incident.id)
+        elif outcome.kind is IngestKind.UPDATED and incident.card_ts is None and not self._proposing(incident.id):
+            # The first card failed to post (e.g. Slack was down); this alert is the chance to post it.
+            log.info("incident %s: no card yet, proposing again", incident.id)
+            self.spawn(self.propose(incident.id, outcome.alert), name=f"propose {incident.id}",
+                       incident_id=incident.id)
         elif outcome.kind is IngestKind.UPDATED:
             self._schedule_card_refresh(incident.id)
         elif outcome.kind is IngestKind.RESOLVED:
@@ -250,6 +255,9 @@ class IncidentFlows:
                                 note=f"Opened by <@{requested_by}> with `/airra analyze`."),
                    name=f"propose {incident.id}", incident_id=incident.id)
         return incident
+
+    def _proposing(self, incident_id: str) -> bool:
+        return any(task.get_name() == f"propose {incident_id}" for task in self._tasks)
 
     async def card_error(self, incident_id: str, *, timeout_s: float) -> str | None:
         """Wait up to ``timeout_s`` for the incident's first proposal; return Slack's error if its card failed."""

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler, AsyncServerErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blockkit import (
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_RATE_LIMIT_RETRIES = 3
 DEFAULT_RETRY_AFTER_S = 1.0
+SERVER_ERROR_RETRIES = 2
 
 # Errors that mean Slack will never accept these blocks as they are.
 BLOCK_ERRORS = {"invalid_blocks", "msg_blocks_too_long"}
@@ -365,8 +366,13 @@ def _fallback_text(title: str | None, number: int, count: int, blocks: list[Bloc
 
 
 def _ensure_rate_limit_retries(client: AsyncWebClient, retries: int) -> None:
-    """Add slack_sdk's rate-limit retry handler to the client unless it has one."""
+    """Add slack_sdk's rate-limit and server-error retry handlers to the client unless it has them.
+
+    A 500 or 503 from Slack is usually brief; without a retry, the incident card it hit was never posted.
+    """
     handlers = client.retry_handlers
+    if not any(isinstance(handler, AsyncServerErrorRetryHandler) for handler in handlers):
+        handlers.append(AsyncServerErrorRetryHandler(max_retry_count=SERVER_ERROR_RETRIES))
     if any(isinstance(handler, AsyncRateLimitErrorRetryHandler) for handler in handlers):
         return
     handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=retries))
