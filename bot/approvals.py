@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from enum import StrEnum
 
@@ -20,6 +21,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from airra.settings import Settings
+from bot.locks import KeyedLocks
 from bot.state import (
     ApprovalRecord,
     ApprovalStatus,
@@ -115,11 +117,12 @@ class ApprovalDesk:
         self.settings = settings
         self.approvals = approvals
         self.executions = executions
-        self._locks: dict[str, asyncio.Lock] = {}
+        # A proposal's lock exists only while a click or a status change is using it.
+        self._locks = KeyedLocks()
 
-    def lock(self, incident_id: str, proposal_id: str) -> asyncio.Lock:
-        """Return the lock that orders changes to one proposal."""
-        return self._locks.setdefault(f"{incident_id}|{proposal_id}", asyncio.Lock())
+    def lock(self, incident_id: str, proposal_id: str) -> AbstractAsyncContextManager[None]:
+        """Return the lock that orders changes to one proposal, for ``async with``."""
+        return self._locks.hold(f"{incident_id}|{proposal_id}")
 
     def new_record(self, **fields: object) -> ApprovalRecord:
         """Build a pending approval record that expires after ``settings.approval_ttl_s``."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +39,7 @@ from bot.blockkit import escape
 from bot.cards import IncidentCard, RejectSubmission, card_from_proposal, render_card, unscoped_card
 from bot.corrections import Correction, parse_correction
 from bot.errors import describe_error
+from bot.locks import KeyedLocks
 from bot.messaging import SlackPoster
 from bot.observability import BotMetrics
 from bot.state import (
@@ -106,9 +108,10 @@ class IncidentFlows:
         self.metrics = metrics
         self.card_update_interval_s = card_update_interval_s
         self._tasks: set[asyncio.Task[Any]] = set()
-        # Expiry timers sleep for the approval TTL, so drain() does not wait for them.
-        self._timers: set[asyncio.Task[Any]] = set()
-        self._card_locks: dict[str, asyncio.Lock] = {}
+        # Expiry timers by (incident id, proposal id). They sleep for the approval TTL, so drain()
+        # does not wait for them, and a decision or the incident's resolution cancels them.
+        self._timers: dict[tuple[str, str], asyncio.Task[Any]] = {}
+        self._card_locks = KeyedLocks()
         self._pending_card_updates: set[str] = set()
         # Slack's error for a card that could not be posted, kept for the command that opened the incident.
         self._card_errors: dict[str, str] = {}
@@ -146,7 +149,7 @@ class IncidentFlows:
 
     async def close(self) -> None:
         """Cancel the background steps and expiry timers still running."""
-        pending = list(self._tasks) + list(self._timers)
+        pending = list(self._tasks) + list(self._timers.values())
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
@@ -185,9 +188,27 @@ class IncidentFlows:
             await asyncio.sleep(max(0.0, delay))
             await self.expire(incident_id, proposal_id)
 
+        key = (incident_id, proposal_id)
+        self._cancel_expiry(incident_id, proposal_id)
         timer = asyncio.get_running_loop().create_task(expire_later(), name=f"expire {incident_id}")
-        self._timers.add(timer)
-        timer.add_done_callback(self._timers.discard)
+        self._timers[key] = timer
+
+        def forget(done: asyncio.Task[Any]) -> None:
+            if self._timers.get(key) is done:
+                del self._timers[key]
+
+        timer.add_done_callback(forget)
+
+    def _cancel_expiry(self, incident_id: str, proposal_id: str | None = None) -> None:
+        """Cancel the expiry timer of a decided proposal, or of every proposal of a resolved incident."""
+        current = asyncio.current_task()
+        for key, timer in list(self._timers.items()):
+            if key[0] != incident_id or (proposal_id is not None and key[1] != proposal_id):
+                continue
+            # A timer that is expiring its proposal right now ends by itself.
+            if timer is not current:
+                timer.cancel()
+                del self._timers[key]
 
     async def expire(self, incident_id: str, proposal_id: str) -> None:
         """Expire a still-pending approval: the card loses its buttons and shows the expiry."""
@@ -357,6 +378,7 @@ class IncidentFlows:
         previous = self.approvals.latest_for(incident.id)
         if previous is not None and previous.status is ApprovalStatus.PENDING:
             await self.desk.set_status(incident.id, previous.proposal_id, ApprovalStatus.SUPERSEDED)
+            self._cancel_expiry(incident.id, previous.proposal_id)
 
         # While execution is paused an automatic action waits for an approver instead.
         automatic = (proposal.approval is ApprovalRequirement.AUTOMATIC and self.settings.auto_enabled
@@ -435,8 +457,8 @@ class IncidentFlows:
                                      blocks=rendered.blocks, incident_id=incident_id)
             self.cards.save(incident_id, card.model_dump(mode="json"))
 
-    def _card_lock(self, incident_id: str) -> asyncio.Lock:
-        return self._card_locks.setdefault(incident_id, asyncio.Lock())
+    def _card_lock(self, incident_id: str) -> AbstractAsyncContextManager[None]:
+        return self._card_locks.hold(incident_id)
 
     def _schedule_card_refresh(self, incident_id: str) -> None:
         """Refresh the alert count once per ``card_update_interval_s`` at most, so a storm of alerts edits the card rarely."""
@@ -457,6 +479,7 @@ class IncidentFlows:
             card.resolve()
             card.status_note = ":large_green_circle: Every alert of this incident is resolved."
 
+        self._cancel_expiry(incident_id)
         await self._change_card(incident_id, resolved)
         await self._post_in_thread(incident_id, ":large_green_circle: Resolved: every alert of this incident stopped firing.")
 
@@ -514,6 +537,8 @@ class IncidentFlows:
 
         result = await self.desk.vote(incident_id, proposal_id, user_id)
         record = result.record or record
+        if record.status is not ApprovalStatus.PENDING:
+            self._cancel_expiry(incident_id, proposal_id)
         if result.outcome is VoteOutcome.EXPIRED:
             self.audit.record(AuditKind.APPROVAL_EXPIRED, incident_id=incident_id, user_id=user_id,
                               proposal_id=proposal_id)
@@ -570,6 +595,7 @@ class IncidentFlows:
     async def _ask_again(self, record: ApprovalRecord, reason: str, user_id: str) -> bool:
         """Retire a stale proposal; return True when a fresh one replaced it on the card."""
         retired = await self.desk.set_status(record.incident_id, record.proposal_id, ApprovalStatus.SUPERSEDED)
+        self._cancel_expiry(record.incident_id, record.proposal_id)
         incident = self.tracker.get(record.incident_id)
         still_firing = incident is not None and incident.is_open and bool(incident.firing)
         if retired is None:
@@ -745,6 +771,7 @@ class IncidentFlows:
             log.info("incident %s: rejection by %s ignored, proposal %s no longer pending",
                      submission.incident_id, user_id, submission.proposal_id)
             return
+        self._cancel_expiry(record.incident_id, record.proposal_id)
 
         if submission.correct_category is not None:
             feedback_type = FeedbackType.HYPOTHESIS_INCORRECT
@@ -859,6 +886,7 @@ class IncidentFlows:
 
         if correction.feedback_type is FeedbackType.INCIDENT_RESOLVED and incident.is_open:
             await self.tracker.resolve(incident.id)
+            self._cancel_expiry(incident.id)
             await self._change_card(incident.id, lambda card: card.resolve())
 
         await self.poster.react(channel, ts, "white_check_mark", incident_id=incident.id)
