@@ -51,8 +51,14 @@ class AsyncSlackRequestHandler:
         for name, value in request.headers.items():
             headers.setdefault(name.lower(), []).append(value)
 
-        bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=headers)
-        bolt_response = await self.app.async_dispatch(bolt_request)
+        try:
+            bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=headers)
+            bolt_response = await self.app.async_dispatch(bolt_request)
+        except (ValueError, TypeError, AttributeError) as exc:
+            # Bolt reads the body before it checks the signature, so a body that is not a JSON object
+            # (or a form with one) raised from anyone who found the URL, as a 500 with a traceback.
+            log.warning("Slack request to %s refused: unreadable body (%s)", request.path, type(exc).__name__)
+            return web.json_response({"error": "invalid request: the body is not a Slack payload"}, status=400)
         if bolt_response.status >= 400:
             log.info("Slack request to %s got response status %s", request.path, bolt_response.status)
         return await to_aiohttp_response(bolt_response)
