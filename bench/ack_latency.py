@@ -8,9 +8,14 @@ of correctly signed requests (half ``/airra status`` and ``/airra blast
 payment-service``, half Approve clicks) hits each server at once; the
 latency of each request is the time until its full HTTP response.
 
-Bursts alternate between the two servers. Then an alert storm is posted to
-AIRRA's Alertmanager webhook while more bursts run, so its incidents are
-being analysed in the background while it acknowledges.
+The Slack Web API stand-in that receives both apps' replies runs in a
+third server process, as Slack is remote in production: its work must not
+land on the event loop of the server under test.
+
+Bursts alternate between the two servers, each one starting once every
+server process is idle again. Then an alert storm is posted to AIRRA's
+Alertmanager webhook while more bursts run, so its incidents are being
+analysed in the background while it acknowledges.
 
 Run: ``python -m bench.ack_latency`` (``--smoke`` for 10-request bursts).
 """
@@ -27,9 +32,11 @@ from typing import Any
 
 import aiohttp
 import psutil
+from prometheus_client import CollectorRegistry
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from airra.runtime import Runtime
 from airra.settings import Settings
 from airra.topology import Topology
 from bench.common import BenchResult, command_line, finish, median, parser, percentile, ratio
@@ -42,11 +49,16 @@ from bench.slack_load import (
     send_burst,
     unlimited_session,
     wait_for_stdin_close,
+    wait_until_idle,
 )
+from bot.app import build_bot
 from bot.cards import APPROVE_ACTION_ID
+from bot.messaging import SlackPoster
+from bot.observability import BotMetrics
 from bot.server import build_web_app, start_web_app
-from bot.testing.harness import SIGNING_SECRET, LocalBot
+from bot.testing.harness import SIGNING_SECRET
 from bot.testing.slack_api import DEFAULT_TOKEN, SlackApiStandIn
+from bot.webhook import make_alertmanager_handler
 
 MODULE = "bench.ack_latency"
 
@@ -66,42 +78,72 @@ SLACK_ACK_LIMIT_S = 3.0
 # --- the two servers, each in its own process ---------------------------------------
 
 
-async def serve_airra(data_dir: Path) -> None:
-    """Run AIRRA with one incident card, announce it, and serve until stdin closes."""
+async def serve_slack() -> None:
+    """Run the Slack Web API stand-in both apps reply to, and serve until stdin closes."""
+    api = SlackApiStandIn(channels={CHANNEL: "incidents"}, users={APPROVER: "approver", OPERATOR: "operator"})
+    await api.start()
+    try:
+        announce({"api_url": api.base_url, "api_origin": api.base_url.removesuffix("/api/")})
+        await wait_for_stdin_close()
+    finally:
+        await api.stop()
+    announce({"ephemerals": len(api.ephemerals), "responses": len(api.responses),
+              "messages": sum(len(messages) for messages in api.messages.values())})
+
+
+async def serve_airra(data_dir: Path, api_url: str) -> None:
+    """Run AIRRA against the remote stand-in with one incident card, announce it, and serve until stdin closes."""
     settings = Settings(data_dir=data_dir, default_channel=CHANNEL, approvers=[APPROVER], auto_enabled=False,
                         verify_wait_s=0.2, verify_samples=2, verify_interval_s=0.1)
-    local = LocalBot(settings, channels={CHANNEL: "incidents"}, users={APPROVER: "approver", OPERATOR: "operator"})
-    async with local:
-        assert local.bot is not None
-        status, _ = await local.post_webhook(alert_batch(CARD_SERVICE, ["HighErrorRate"], first_index=0))
-        if status != 200:
-            raise RuntimeError(f"the webhook that opens the benchmark incident got HTTP {status}")
-        card = await _wait_for_card(local)
-        value = next(element["value"] for block in card["blocks"] if block.get("type") == "actions"
-                     for element in block["elements"] if element.get("action_id") == APPROVE_ACTION_ID)
-        api_origin = local.api.base_url.removesuffix("/api/")
-        announce({"url": local.base_url, "api_origin": api_origin, "card": card, "approve_value": value})
+    runtime = Runtime.build(settings, sandbox=True, seed=0)
+    async with aiohttp.ClientSession() as api_session:
+        # One session for every Web API call, as in production; without it slack_sdk opens a connection per call.
+        client = AsyncWebClient(token=DEFAULT_TOKEN, base_url=api_url, session=api_session)
+        metrics = BotMetrics(CollectorRegistry())
+        bot = build_bot(runtime, client=client, poster=SlackPoster(client), signing_secret=SIGNING_SECRET,
+                        metrics=metrics)
+        await bot.start()
+        webhook = make_alertmanager_handler(topology=runtime.topology, on_batch=bot.on_webhook_batch,
+                                            token=settings.webhook_token)
+        web_app = build_web_app(bolt_app=bot.app, webhook_handler=webhook, registry=metrics.registry)
+        runner, port = await start_web_app(web_app, host="127.0.0.1", port=0)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            async with aiohttp.ClientSession() as session:
+                async with session.post(f"{url}/alertmanager",
+                                        json=alert_batch(CARD_SERVICE, ["HighErrorRate"], first_index=0)) as response:
+                    if response.status != 200:
+                        raise RuntimeError(f"the webhook that opens the benchmark incident got HTTP {response.status}")
+            card = await _wait_for_card(bot.flows.tracker.store.all, client)
+            value = next(element["value"] for block in card["blocks"] if block.get("type") == "actions"
+                         for element in block["elements"] if element.get("action_id") == APPROVE_ACTION_ID)
+            announce({"url": url, "card": card, "approve_value": value})
 
-        await wait_for_stdin_close()
-        await local.settle()
-        incidents = local.bot.flows.tracker.store.all()
-        announce({"incidents": len(incidents), "alerts_attached": sum(i.alert_count for i in incidents),
-                  "ephemerals": len(local.api.ephemerals), "responses": len(local.api.responses)})
+            await wait_for_stdin_close()
+            for _ in range(3):
+                await asyncio.sleep(0.05)
+                await bot.flows.drain()
+            incidents = bot.flows.tracker.store.all()
+            announce({"incidents": len(incidents), "alerts_attached": sum(i.alert_count for i in incidents)})
+        finally:
+            await bot.flows.drain()
+            await bot.close()
+            await runner.cleanup()
 
 
-async def _wait_for_card(local: LocalBot) -> dict[str, Any]:
-    def card() -> dict[str, Any] | None:
-        for message in local.api.messages_in(CHANNEL):
-            for block in message.get("blocks", []):
-                if block.get("type") == "actions" and any(
-                        element.get("action_id") == APPROVE_ACTION_ID for element in block.get("elements", [])):
-                    return message
-        return None
-
-    await local.api.wait_for(lambda: card() is not None, timeout=30)
-    found = card()
-    assert found is not None
-    return found
+async def _wait_for_card(incidents: Any, client: AsyncWebClient, timeout_s: float = 30.0) -> dict[str, Any]:
+    """Wait until the benchmark incident's card is posted and return the message as Slack holds it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline:
+        posted = [incident for incident in incidents() if incident.card_ts and incident.channel]
+        if posted:
+            answer = await client.conversations_replies(channel=posted[0].channel, ts=posted[0].card_ts)
+            message = dict(answer["messages"][0])
+            if any(block.get("type") == "actions" for block in message.get("blocks", [])):
+                return message
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"the benchmark incident's card was not posted within {timeout_s:.0f} s")
 
 
 def bare_app(client: AsyncWebClient) -> AsyncApp:
@@ -119,19 +161,16 @@ def bare_app(client: AsyncWebClient) -> AsyncApp:
     return app
 
 
-async def serve_bare() -> None:
+async def serve_bare(api_url: str) -> None:
     """Run the bare Bolt app behind the bot's aiohttp adapter and serve until stdin closes."""
-    api = SlackApiStandIn(channels={CHANNEL: "incidents"}, users={APPROVER: "approver", OPERATOR: "operator"})
-    await api.start()
-    client = AsyncWebClient(token=DEFAULT_TOKEN, base_url=api.base_url)
-    runner, port = await start_web_app(build_web_app(bolt_app=bare_app(client)), host="127.0.0.1", port=0)
-    try:
-        announce({"url": f"http://127.0.0.1:{port}", "api_origin": api.base_url.removesuffix("/api/")})
-        await wait_for_stdin_close()
-    finally:
-        await runner.cleanup()
-        await api.stop()
-    announce({"responses": len(api.responses)})
+    async with aiohttp.ClientSession() as api_session:
+        client = AsyncWebClient(token=DEFAULT_TOKEN, base_url=api_url, session=api_session)
+        runner, port = await start_web_app(build_web_app(bolt_app=bare_app(client)), host="127.0.0.1", port=0)
+        try:
+            announce({"url": f"http://127.0.0.1:{port}"})
+            await wait_for_stdin_close()
+        finally:
+            await runner.cleanup()
 
 
 # --- the load ---------------------------------------------------------------------------
@@ -170,23 +209,27 @@ async def measure(*, burst: int, rounds: int, storm_alerts: int, storm_rounds: i
                   storm_duration_s: float, quiet_s: float = QUIET_BETWEEN_BURSTS_S) -> dict[str, Any]:
     """Run the bursts against both servers and return the latencies and counts."""
     services = [service.name for service in Topology.load()][:20]
-    with tempfile.TemporaryDirectory(prefix="airra-bench-ack-") as data_dir:
-        airra_child = ServerChild(MODULE, ["--serve", "airra", "--data-dir", data_dir]).start()
-        bare_child = ServerChild(MODULE, ["--serve", "bare"]).start()
+    with tempfile.TemporaryDirectory(prefix="airra-bench-ack-") as data_dir, \
+            ServerChild(MODULE, ["--serve", "slack"]) as slack:
+        api_url = slack.info["api_url"]
+        airra_child = ServerChild(MODULE, ["--serve", "airra", "--data-dir", data_dir, "--api-url", api_url]).start()
+        bare_child = ServerChild(MODULE, ["--serve", "bare", "--api-url", api_url]).start()
         with airra_child as airra, bare_child as bare:
-            return await _measure_servers(airra, bare, services=services, burst=burst, rounds=rounds,
+            data = await _measure_servers(airra, bare, slack, services=services, burst=burst, rounds=rounds,
                                           storm_alerts=storm_alerts, storm_rounds=storm_rounds,
                                           storm_duration_s=storm_duration_s, quiet_s=quiet_s)
+        data["slack_final"] = slack.stop()
+        return data
 
 
-async def _measure_servers(airra: ServerChild, bare: ServerChild, *, services: list[str], burst: int, rounds: int,
+async def _measure_servers(airra: ServerChild, bare: ServerChild, slack: ServerChild, *, services: list[str], burst: int, rounds: int,
                            storm_alerts: int, storm_rounds: int, storm_duration_s: float,
                            quiet_s: float) -> dict[str, Any]:
     """Alternate bursts between the two servers, idle and during an alert storm."""
     card, value = airra.info["card"], airra.info["approve_value"]
     builders = {
-        "airra": SignedRequests(SIGNING_SECRET, api_origin=airra.info["api_origin"]),
-        "bare": SignedRequests(SIGNING_SECRET, api_origin=bare.info["api_origin"]),
+        "airra": SignedRequests(SIGNING_SECRET, api_origin=slack.info["api_origin"]),
+        "bare": SignedRequests(SIGNING_SECRET, api_origin=slack.info["api_origin"]),
     }
     urls = {"airra": airra.info["url"], "bare": bare.info["url"]}
     idle: dict[str, list[float]] = {"airra": [], "bare": []}
@@ -205,18 +248,23 @@ async def _measure_servers(airra: ServerChild, bare: ServerChild, *, services: l
             if into is idle:
                 burst_p99[name].append(percentile([latency for latency, _ in results], 99))
 
+        children = [airra, bare, slack]
         for name in ("airra", "bare"):
             await one_burst(name, None)  # warm-up: connections, Bolt's first auth.test
-        cpu_before = {name: _cpu_seconds(child) for name, child in (("airra", airra), ("bare", bare))}
+        measured = (("airra", airra), ("bare", bare), ("slack", slack))
+        cpu_before = {name: _cpu_seconds(child) for name, child in measured}
         for number in range(rounds):
             order = ("airra", "bare") if number % 2 == 0 else ("bare", "airra")
             for name in order:
-                # Each burst starts once the previous one's follow-up work is done, on a quiet machine.
+                # Each burst starts once the previous one's follow-up work is done, on a quiet machine:
+                # leftover work of one server would otherwise slow the other's burst.
                 await asyncio.sleep(quiet_s)
+                await wait_until_idle(children)
                 await one_burst(name, idle)
         await asyncio.sleep(quiet_s)
+        await wait_until_idle(children)
         cpu_per_request = {name: (_cpu_seconds(child) - cpu_before[name]) / (rounds * burst)
-                           for name, child in (("airra", airra), ("bare", bare))}
+                           for name, child in measured}
 
         storm_task = asyncio.create_task(post_storm(session, urls["airra"], services, storm_alerts,
                                                     per_webhook=10, duration_s=storm_duration_s))
@@ -272,6 +320,8 @@ def run(*, smoke: bool, command: str, burst: int | None = None, rounds: int | No
     result.add("server CPU per idle request, AIRRA (acknowledgement and follow-up work)", cpu["airra"] * 1000,
                "ms", key="airra_cpu_ms")
     result.add("server CPU per idle request, bare Bolt app", cpu["bare"] * 1000, "ms", key="bare_cpu_ms")
+    result.add("Slack stand-in CPU per idle request (its own process, receiving the replies)", cpu["slack"] * 1000,
+               "ms", key="slack_cpu_ms")
     pair_ratios = [ratio(airra_p99, bare_p99)
                    for airra_p99, bare_p99 in zip(data["burst_p99"]["airra"], data["burst_p99"]["bare"])]
     result.add("AIRRA ÷ bare at p99, median over adjacent idle bursts", median(pair_ratios), "×",
@@ -285,9 +335,13 @@ def run(*, smoke: bool, command: str, burst: int | None = None, rounds: int | No
     result.check("every request answered 200", all(status == 200 for status in data["statuses"]))
     result.check("every storm webhook accepted", data["accepted_webhooks"] == data["storm_webhooks"])
     result.check("AIRRA attached every storm alert", final.get("alerts_attached", 0) >= alerts + 1)
+    replies = data["slack_final"]
+    result.check("the Slack stand-in got AIRRA's replies (ephemerals and command responses)",
+                 replies.get("ephemerals", 0) > 0 and replies.get("responses", 0) > 0)
     result.values["alerts_attached"] = float(final.get("alerts_attached", 0))
-    result.notes.append("each server runs in its own process; the load generator in a third; bursts alternate "
-                        "between the servers so both see the same machine noise")
+    result.notes.append("each server runs in its own process, the Slack stand-in that receives the replies in a "
+                        "third, the load generator in a fourth; bursts alternate between the servers so both see "
+                        "the same machine noise, and each starts once every server process is idle")
     result.notes.append("the bare app has two listeners that only acknowledge: the /airra command and the "
                         "Approve action, so both apps route the same requests")
     return result
@@ -296,10 +350,16 @@ def run(*, smoke: bool, command: str, burst: int | None = None, rounds: int | No
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["--serve"]:
-        server = serve_airra(Path(args[args.index("--data-dir") + 1])) if args[1] == "airra" else serve_bare()
+        role = args[1]
+        if role == "slack":
+            server = serve_slack()
+        else:
+            api_url = args[args.index("--api-url") + 1]
+            server = (serve_airra(Path(args[args.index("--data-dir") + 1]), api_url) if role == "airra"
+                      else serve_bare(api_url))
         profile_to = os.environ.get(PROFILE_VARIABLE)
         if profile_to:
-            cProfile.runctx("asyncio.run(server)", globals(), {"server": server}, f"{profile_to}.{args[1]}")
+            cProfile.runctx("asyncio.run(server)", globals(), {"server": server}, f"{profile_to}.{role}")
         else:
             asyncio.run(server)
         return 0

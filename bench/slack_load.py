@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
+import psutil
 
 from bench.common import REPO_ROOT
 from bot.testing.driver import DriverResponse, SlackDriver
@@ -193,6 +194,34 @@ class ServerChild:
     def __exit__(self, *exc_info: object) -> None:
         if self.process is not None:
             self.stop()
+
+
+IDLE_WINDOW_S = 0.1
+IDLE_CPU_S = 0.005
+"""A child that used less CPU than this over ``IDLE_WINDOW_S`` counts as idle."""
+
+
+async def wait_until_idle(children: Sequence[ServerChild], *, timeout_s: float = 10.0) -> bool:
+    """Wait until no child used more than ``IDLE_CPU_S`` of CPU over ``IDLE_WINDOW_S``; False on timeout.
+
+    A fixed pause after a burst is not enough on a busy machine: one server's
+    leftover follow-up work would then run during the other server's burst.
+    """
+    processes = [psutil.Process(child.process.pid) for child in children if child.process is not None]
+
+    def cpu_seconds() -> list[float]:
+        return [times.user + times.system for times in (process.cpu_times() for process in processes)]
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    before = cpu_seconds()
+    while loop.time() < deadline:
+        await asyncio.sleep(IDLE_WINDOW_S)
+        after = cpu_seconds()
+        if all(now - then < IDLE_CPU_S for now, then in zip(after, before)):
+            return True
+        before = after
+    return False
 
 
 async def wait_for_stdin_close() -> None:
