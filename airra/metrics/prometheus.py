@@ -6,6 +6,14 @@ concurrently:
 a read costs about one query's latency. Every query has a timeout, sent to
 Prometheus as the ``timeout`` parameter and enforced on the client as well.
 
+``read_many`` reads many services with one query per signal, through the
+signal's by-service form (see ``airra.metrics.queries``), and maps each
+series of the result to its service by the ``service`` label. A service that
+has no series in the result reads "no series"; services with their own
+override of a signal, and signals without a by-service form, are read one
+query per service as ``read`` does. A long list of services is split so that
+no query's service regex grows past ``MAX_SERVICES_REGEX_CHARS``.
+
 A failed query never raises out of ``read`` (only an unknown service does).
 Prometheus returns values as strings, and each of these becomes ``Reading.unavailable`` with its reason: "NaN"
 (for example 0/0 when a service had no requests), "+Inf"/"-Inf", an empty
@@ -34,7 +42,7 @@ from urllib3.util.retry import Retry
 
 from airra.errors import ConfigError, MetricQueryError
 from airra.metrics import MetricsSnapshot, Reading, Signal
-from airra.metrics.queries import QueryConfig, validate_window
+from airra.metrics.queries import BY_SERVICE_LABEL, QueryConfig, escape_regex_value, validate_window
 from airra.settings import Settings
 from airra.topology import ServiceKind, Topology
 
@@ -47,6 +55,11 @@ _CLIENT_SLACK_S = 1.0
 
 # Worker threads for queries: every signal of two concurrent reads at once.
 _POOL_SIZE = 2 * len(Signal)
+
+MAX_SERVICES_REGEX_CHARS = 3000
+"""Longest service regex in one by-service query. The query travels in the URL,
+and proxies in front of Prometheus often refuse request lines past 8 KB; the
+error ratio holds the regex twice, and URL encoding lengthens it."""
 
 
 class PrometheusClient(Protocol):
@@ -118,6 +131,48 @@ class PrometheusMetrics:
             log.info("read %d signals of %s in %.0f ms", len(queries), service, elapsed_ms)
         return snapshot
 
+    async def read_many(self, services: Sequence[str], signals: Sequence[Signal]) -> dict[str, MetricsSnapshot]:
+        """Read the signals of many services, one query per signal for all the services it can batch.
+
+        Raises:
+            UnknownServiceError: when a service is not in the topology.
+        """
+        names = list(dict.fromkeys(services))
+        targets = {name: self.topology.service(name) for name in names}
+        wanted = list(dict.fromkeys(signals))
+        started = time.monotonic()
+
+        batches: list[tuple[Signal, list[str]]] = []
+        singles: list[tuple[str, Signal]] = []
+        for signal in wanted:
+            batched = [name for name in names if self.queries.batched(signal, name)]
+            batches += [(signal, chunk) for chunk in _chunks(batched, MAX_SERVICES_REGEX_CHARS)]
+            singles += [(name, signal) for name in names if not self.queries.batched(signal, name)]
+
+        # Batched and per-service queries all run at once, as the queries of one read do.
+        results = await asyncio.gather(
+            *(self._batch(signal, chunk) for signal, chunk in batches),
+            *(self._single(name, signal, self.queries.render(signal, name, self.window,
+                                                              namespace=targets[name].namespace,
+                                                              deployment=targets[name].deployment_name))
+              for name, signal in singles),
+        )
+
+        readings: dict[str, dict[Signal, Reading]] = {name: {} for name in names}
+        for result in results:
+            for reading in result:
+                readings[reading.service][reading.signal] = reading
+        snapshots = {
+            name: MetricsSnapshot(service=name, readings={signal: readings[name][signal] for signal in wanted})
+            for name in names
+        }
+
+        unavailable = sum(len(snapshot.unavailable()) for snapshot in snapshots.values())
+        log.info("read %d signals of %d services in %d queries in %.0f ms, %d readings unavailable",
+                 len(wanted), len(names), len(batches) + len(singles), (time.monotonic() - started) * 1000,
+                 unavailable)
+        return snapshots
+
     async def query_value(self, query: str) -> float:
         """Run one instant query that must return one finite number.
 
@@ -156,8 +211,38 @@ class PrometheusMetrics:
             return Reading.unavailable(service, signal, outcome, query=query)
         return Reading.of(service, signal, outcome, query=query)
 
+    async def _single(self, service: str, signal: Signal, query: str) -> list[Reading]:
+        return [await self._reading(service, signal, query)]
+
+    async def _batch(self, signal: Signal, services: list[str]) -> list[Reading]:
+        """Run one by-service query and return a reading for each of ``services``."""
+        query = self.queries.render_by_service(signal, services, self.window)
+        outcome = await self._fetch(query)
+        if isinstance(outcome, str):
+            return [Reading.unavailable(service, signal, outcome, query=query) for service in services]
+
+        values = _values_by_service(outcome.result)
+        if isinstance(values, str):
+            return [Reading.unavailable(service, signal, values, query=query) for service in services]
+
+        readings: list[Reading] = []
+        for service in services:
+            value = values.get(service, _NO_SERIES)
+            if isinstance(value, str):
+                readings.append(Reading.unavailable(service, signal, value, query=query))
+            else:
+                readings.append(Reading.of(service, signal, value, query=query))
+        return readings
+
     async def _run(self, query: str) -> float | str:
         """Return the query's value, or the reason it has none."""
+        outcome = await self._fetch(query)
+        if isinstance(outcome, str):
+            return outcome
+        return _value(outcome.result)
+
+    async def _fetch(self, query: str) -> _Result | str:
+        """Return the query's ``data.result``, or the reason the query failed."""
         try:
             # Prometheus reads a bare number as seconds; it rejects fractions with a unit ("0.5s").
             call = functools.partial(self.client.custom_query, query, params={"timeout": f"{self.timeout_s:g}"},
@@ -180,7 +265,68 @@ class PrometheusMetrics:
             # One broken query must not cost the other readings of the decision.
             log.exception("query failed unexpectedly: %s", query)
             return f"query failed: {type(exc).__name__}: {exc}"
-        return _value(result)
+        return _Result(result)
+
+
+class _Result:
+    """A query's raw ``data.result``, kept apart from the str that stands for a failure."""
+
+    __slots__ = ("result",)
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
+
+
+_NO_SERIES = "no series: the query matched nothing for this service"
+
+
+def _chunks(services: list[str], max_chars: int) -> list[list[str]]:
+    """Split services into runs whose joined, escaped regex stays within ``max_chars``."""
+    chunks: list[list[str]] = []
+    current: list[str] = []
+    length = 0
+    for service in services:
+        size = len(escape_regex_value(service)) + 1
+        if current and length + size > max_chars:
+            chunks.append(current)
+            current, length = [], 0
+        current.append(service)
+        length += size
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _values_by_service(result: Any) -> dict[str, float | str] | str:
+    """Map each series of a by-service result to its service's value, or the reason it has none.
+
+    Returns one reason for the whole result when it is not a list of series.
+    """
+    if not isinstance(result, list) or not all(isinstance(series, dict) for series in result):
+        return f"invalid response: unexpected result {str(result)[:120]}"
+
+    values: dict[str, float | str] = {}
+    counts: dict[str, int] = {}
+    for series in result:
+        labels = series.get("metric")
+        service = labels.get(BY_SERVICE_LABEL) if isinstance(labels, dict) else None
+        if not isinstance(service, str):
+            continue
+        counts[service] = counts.get(service, 0) + 1
+        if "values" in series:
+            values[service] = "range vector: an instant query needs a function such as rate() around the range"
+            continue
+        pair = series.get("value")
+        if not isinstance(pair, list) or len(pair) != 2:
+            values[service] = f"invalid response: series without a value {str(series)[:120]}"
+            continue
+        values[service] = _number(pair[1])
+
+    for service, count in counts.items():
+        if count > 1:
+            values[service] = (f"{count} series: the by-service query is not aggregated to one series per "
+                               f"service; aggregate it with sum by ({BY_SERVICE_LABEL}) (...)")
+    return values
 
 
 def _connect(settings: Settings, pool_size: int) -> PrometheusConnect:

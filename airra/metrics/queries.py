@@ -22,10 +22,30 @@ The defaults follow the ``http_requests_total{service,status}`` and
 ``sum by (le)`` so that several pods or instances give one value, plus the
 cAdvisor and kube-state-metrics names for CPU, memory, restarts and rollouts.
 
+Reading many services at once (the blast radius reads every downstream
+service) uses a by-service form of a signal's default: one query for all the
+services, aggregated ``by (service)``, whose result has one series per
+service with a ``service`` label holding the service's name. Its only
+placeholders are ``$window`` and
+
+``$services_regex``
+    the services' names, each regex-escaped, joined with ``|`` and escaped
+    for a double-quoted string, for a ``service=~"$services_regex"`` matcher.
+
+Request rate, error ratio, both latencies and availability have a built-in
+by-service form; the Kubernetes signals select pods by deployment and are
+read service by service. A service with its own override of a signal is read
+on its own for that signal. Replacing a signal's default in ``defaults``
+switches its built-in by-service form off, since it would no longer match
+the new default; give the new one under ``by_service`` to keep the batching.
+A ``$`` that PromQL needs, as in ``label_replace``'s ``$1``, is written ``$$``.
+
 A queries file looks like::
 
     defaults:
       error_ratio: sum(rate(http_server_errors_total{app="$service"}[$window])) / sum(rate(http_server_requests_total{app="$service"}[$window]))
+    by_service:
+      error_ratio: label_replace(sum by (app) (rate(http_server_errors_total{app=~"$services_regex"}[$window])) / sum by (app) (rate(http_server_requests_total{app=~"$services_regex"}[$window])), "service", "$$1", "app", "(.*)")
     services:
       checkout:
         latency_p95: histogram_quantile(0.95, sum by (le) (rate(checkout_latency_bucket[$window])))
@@ -36,7 +56,7 @@ from __future__ import annotations
 import logging
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +69,8 @@ log = logging.getLogger(__name__)
 _DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
 _PLACEHOLDERS = frozenset({"service", "service_regex", "namespace", "deployment", "deployment_regex", "pod_regex",
                            "window"})
+
+_BY_SERVICE_PLACEHOLDERS = frozenset({"services_regex", "window"})
 
 _HTTP = 'http_requests_total{service="$service"}'
 _HTTP_5XX = 'http_requests_total{service="$service",status=~"5.."}'
@@ -87,6 +109,25 @@ DEFAULT_QUERIES: dict[Signal, str] = {
 }
 """Default query template per signal."""
 
+_HTTP_MANY = 'http_requests_total{service=~"$services_regex"}'
+_HTTP_5XX_MANY = 'http_requests_total{service=~"$services_regex",status=~"5.."}'
+_BUCKETS_MANY = 'http_request_duration_seconds_bucket{service=~"$services_regex"}'
+
+DEFAULT_BY_SERVICE_QUERIES: dict[Signal, str] = {
+    Signal.REQUEST_RATE: f"sum by (service) (rate({_HTTP_MANY}[$window]))",
+    # Both sides keep only the service label, so the division pairs each service with itself.
+    Signal.ERROR_RATIO: (
+        f"sum by (service) (rate({_HTTP_5XX_MANY}[$window])) / sum by (service) (rate({_HTTP_MANY}[$window]))"
+    ),
+    Signal.LATENCY_P95: f"histogram_quantile(0.95, sum by (service, le) (rate({_BUCKETS_MANY}[$window])))",
+    Signal.LATENCY_P99: f"histogram_quantile(0.99, sum by (service, le) (rate({_BUCKETS_MANY}[$window])))",
+    Signal.AVAILABILITY: 'avg by (service) (up{service=~"$services_regex"})',
+}
+"""By-service form of each default that has one: the same value for many services in one query."""
+
+BY_SERVICE_LABEL = "service"
+"""The label of a by-service result that names the service of each series."""
+
 
 def escape_label_value(value: str) -> str:
     """Escape a value for a double-quoted PromQL string: backslash, quote and newline."""
@@ -113,13 +154,22 @@ class QueryConfig:
     """Query templates per signal, with per-service overrides."""
 
     def __init__(self, defaults: Mapping[Signal, str] | None = None,
-                 overrides: Mapping[str, Mapping[Signal, str]] | None = None) -> None:
+                 overrides: Mapping[str, Mapping[Signal, str]] | None = None,
+                 by_service: Mapping[Signal, str] | None = None) -> None:
         self.defaults: dict[Signal, str] = {**DEFAULT_QUERIES, **(defaults or {})}
         self.overrides: dict[str, dict[Signal, str]] = {
             service: dict(templates) for service, templates in (overrides or {}).items()
         }
+        # A built-in by-service form stays only while its signal keeps the built-in default.
+        self.by_service: dict[Signal, str] = {
+            signal: template for signal, template in DEFAULT_BY_SERVICE_QUERIES.items()
+            if self.defaults[signal] == DEFAULT_QUERIES[signal]
+        }
+        self.by_service.update(by_service or {})
         for where, template in self._all_templates():
             _check_placeholders(template, where)
+        for signal, template in self.by_service.items():
+            _check_placeholders(template, f"by_service.{signal.value}", allowed=_BY_SERVICE_PLACEHOLDERS)
 
     @classmethod
     def load(cls, path: str | Path) -> QueryConfig:
@@ -136,11 +186,13 @@ class QueryConfig:
         if not isinstance(document, dict):
             raise ConfigError(f"{path}: expected a mapping with 'defaults' and/or 'services'")
 
-        unknown = set(document) - {"defaults", "services"}
+        unknown = set(document) - {"defaults", "services", "by_service"}
         if unknown:
-            raise ConfigError(f"{path}: unknown top-level keys {sorted(unknown)}; use 'defaults' and 'services'")
+            raise ConfigError(f"{path}: unknown top-level keys {sorted(unknown)}; "
+                              "use 'defaults', 'by_service' and 'services'")
 
         defaults = _signal_map(document.get("defaults") or {}, f"{path}: defaults")
+        by_service = _signal_map(document.get("by_service") or {}, f"{path}: by_service")
         services = document.get("services") or {}
         if not isinstance(services, dict):
             raise ConfigError(f"{path}: 'services' must map service names to signal queries")
@@ -148,9 +200,13 @@ class QueryConfig:
             str(service): _signal_map(templates or {}, f"{path}: services.{service}")
             for service, templates in services.items()
         }
-        config = cls(defaults, overrides)
-        log.info("loaded queries from %s: %d default overrides, %d services with overrides",
-                 path, len(defaults), len(overrides))
+        config = cls(defaults, overrides, by_service)
+        log.info("loaded queries from %s: %d default overrides, %d by-service forms, %d services with overrides",
+                 path, len(defaults), len(by_service), len(overrides))
+        unbatched = sorted(signal.value for signal in DEFAULT_BY_SERVICE_QUERIES if signal not in config.by_service)
+        if unbatched:
+            log.info("%s: %s replaced without a by_service form; those signals are read one query per service",
+                     path, ", ".join(unbatched))
         return config
 
     def template(self, signal: Signal, service: str) -> str:
@@ -171,6 +227,22 @@ class QueryConfig:
             "window": validate_window(window),
         }
         return string.Template(self.template(signal, service)).substitute(values)
+
+    def batched(self, signal: Signal, service: str) -> bool:
+        """Return True when ``service`` can be read with others through the signal's by-service form."""
+        return signal in self.by_service and signal not in self.overrides.get(service, {})
+
+    def render_by_service(self, signal: Signal, services: Sequence[str], window: str) -> str:
+        """Return the by-service PromQL of ``signal`` for ``services``, with their names escaped.
+
+        Raises:
+            KeyError: when the signal has no by-service form; check ``batched`` first.
+        """
+        values = {
+            "services_regex": "|".join(escape_regex_value(service) for service in services),
+            "window": validate_window(window),
+        }
+        return string.Template(self.by_service[signal]).substitute(values)
 
     def _all_templates(self) -> list[tuple[str, str]]:
         templates = [(f"defaults.{signal.value}", template) for signal, template in self.defaults.items()]
@@ -196,7 +268,7 @@ def _signal_map(raw: Any, where: str) -> dict[Signal, str]:
     return result
 
 
-def _check_placeholders(template: str, where: str) -> None:
+def _check_placeholders(template: str, where: str, *, allowed: frozenset[str] = _PLACEHOLDERS) -> None:
     for match in string.Template.pattern.finditer(template):
         if match.group("invalid") is not None:
             raise ConfigError(f"{where}: a '$' at character {match.start()} starts no placeholder; "
@@ -206,8 +278,8 @@ def _check_placeholders(template: str, where: str) -> None:
         for match in string.Template.pattern.finditer(template)
         if match.group("named") or match.group("braced")
     }
-    unknown = names - _PLACEHOLDERS
+    unknown = names - allowed
     if unknown:
-        valid = ", ".join(f"${name}" for name in sorted(_PLACEHOLDERS))
+        valid = ", ".join(f"${name}" for name in sorted(allowed))
         raise ConfigError(f"{where}: unknown placeholder {', '.join('$' + name for name in sorted(unknown))}; "
                           f"use {valid}")
