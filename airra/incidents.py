@@ -533,8 +533,8 @@ def _with_fingerprint(incidents: list[Incident], fingerprint: str) -> Incident |
 def _same_service(incidents: list[Incident], alert: Alert) -> list[Incident]:
     """Return the incidents a group-key match may join: those of the alert's service.
 
-    A group key only says how Alertmanager batched its notifications. With
-    ``group_by: [alertname]`` one group holds the alerts of many services, and
+    A group key only records how Alertmanager batched its notifications. With
+    ``group_by: [alertname]`` one group contains the alerts of many services, and
     joining them would leave every service but the first without a card. An
     alert that names no service still joins its group's incident.
     """

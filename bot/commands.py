@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 DEFAULT_FEEDBACK_DAYS = 30
 MAX_FEEDBACK_DAYS = 3650
 CARD_WAIT_S = 20.0
-"""How long ``analyze`` waits for its card before answering; the answer goes through the response_url."""
+"""Seconds ``analyze`` waits for its card before it responds through the response_url."""
 
 
 class Subcommand(StrEnum):
@@ -228,7 +228,7 @@ class CommandRunner:
                                                  channel=channel_id)
         error = await self.flows.card_error(incident.id, timeout_s=CARD_WAIT_S)
         if error is not None:
-            # Nobody can see or approve an incident without a card, so it is closed rather than left open.
+            # An incident without a card cannot be seen or approved, so it is closed rather than left open.
             await self.flows.tracker.resolve(incident.id)
             return CommandAnswer(text=f"Could not post the card of incident `{incident.id}` here: Slack answered "
                                       f"`{error}`. Invite AIRRA with `/invite @airra`, or run the command in a "

@@ -75,7 +75,7 @@ def register_events(app: AsyncApp, *, flows: IncidentFlows, context: EventContex
         if incident is not None and asks_why:
             await flows.explain(incident, channel=channel)
         elif incident is None and user_id:
-            # Outside an incident thread nothing else answers a mention; silence looks like a broken bot.
+            # Outside an incident thread no other listener replies to a mention, and silence looks like a broken bot.
             await flows.poster.ephemeral(channel, user_id, _MENTION_HINT, thread_ts=thread_ts)
 
 

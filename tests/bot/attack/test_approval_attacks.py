@@ -8,7 +8,7 @@ from bot.cards import APPROVE_ACTION_ID, REJECT_ACTION_ID
 from tests.bot.scenarios.conftest import INCIDENT_CHANNEL, StartScenario, card_text
 
 
-async def test_reject_submitted_after_approval_says_so(start_scenario: StartScenario) -> None:
+async def test_reject_after_approval_rejected(start_scenario: StartScenario) -> None:
     scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE))
     await scenario.post_alert("[FIRING:1] HighLatency search (critical)")
     card = await scenario.wait_for_card()
@@ -27,7 +27,7 @@ async def test_reject_submitted_after_approval_says_so(start_scenario: StartScen
     )
     await scenario.settle()
 
-    # The modal stays open and says why, instead of closing as if the rejection counted.
+    # The modal stays open and shows why, instead of closing as if the rejection counted.
     answer = response.json()
     assert answer["response_action"] == "errors"
     assert "already" in answer["errors"]["reason"]

@@ -14,7 +14,7 @@ def _executions(scenario: Scenario) -> list[object]:
             if entry.kind is AuditKind.EXECUTION]
 
 
-async def test_analyze_of_a_service_with_an_open_incident_reuses_its_card(start_scenario: StartScenario) -> None:
+async def test_analyze_open_service_reuses_card(start_scenario: StartScenario) -> None:
     scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE))
     await scenario.post_alert("[FIRING:1] HighLatency search (critical)")
     first = await scenario.wait_for_card()
@@ -41,7 +41,7 @@ async def test_analyze_of_a_service_with_an_open_incident_reuses_its_card(start_
     assert len(_executions(scenario)) == 1
 
 
-async def test_analyze_while_the_action_runs_is_refused(start_scenario: StartScenario) -> None:
+async def test_analyze_during_action_rejected(start_scenario: StartScenario) -> None:
     scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE))
     await scenario.post_alert("[FIRING:1] HighLatency search (critical)")
     await scenario.wait_for_card()
@@ -63,7 +63,7 @@ async def test_analyze_while_the_action_runs_is_refused(start_scenario: StartSce
     assert scenario.bot.flows.approvals.latest_for(incident_id).proposal_id == proposal_id  # type: ignore[union-attr]
 
 
-async def test_analyze_in_a_channel_without_the_bot_says_so(start_scenario: StartScenario) -> None:
+async def test_analyze_channel_without_bot_fails(start_scenario: StartScenario) -> None:
     scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE))
     scenario.api.add_channel("C0LOBBY", "lobby", is_member=False)
 
@@ -74,7 +74,7 @@ async def test_analyze_in_a_channel_without_the_bot_says_so(start_scenario: Star
     assert "Could not post the card" in answer
     assert "`not_in_channel`" in answer
     assert "/invite @airra" in answer
-    # The incident nobody can see is closed, so the next analyze opens a visible one.
+    # The incident without a card is closed, so the next analyze opens a visible one.
     [incident] = scenario.bot.flows.tracker.store.all()
     assert not incident.is_open
 

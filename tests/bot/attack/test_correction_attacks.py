@@ -26,7 +26,7 @@ def test_two_causes_are_a_comment(text: str) -> None:
     "wrong – cpu spike",
     "wrong, it was cpu_spike, not memory_leak",
 ])
-def test_one_cause_with_dashes_or_a_negated_other_is_a_correction(text: str) -> None:
+def test_single_cause_is_correction(text: str) -> None:
     correction = parse_correction(text)
 
     assert correction.feedback_type is FeedbackType.HYPOTHESIS_INCORRECT

@@ -6,7 +6,7 @@ from airra.categories import Category
 from tests.bot.scenarios.conftest import StartScenario
 
 
-async def test_card_is_posted_after_one_server_error(start_scenario: StartScenario) -> None:
+async def test_card_posted_after_server_error(start_scenario: StartScenario) -> None:
     scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE))
     scenario.api.fail_next("chat.postMessage", error="internal_error", status=500)
 
@@ -18,7 +18,7 @@ async def test_card_is_posted_after_one_server_error(start_scenario: StartScenar
     assert len(scenario.cards()) == 1
 
 
-async def test_card_is_posted_on_the_next_alert_after_an_outage(start_scenario: StartScenario) -> None:
+async def test_card_posted_on_next_alert(start_scenario: StartScenario) -> None:
     scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE))
     # More failures than the client retries: this card post gives up.
     scenario.api.fail_next("chat.postMessage", error="service_unavailable", status=503, times=3)

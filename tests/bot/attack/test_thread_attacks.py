@@ -1,4 +1,4 @@
-"""Mentions and thread replies that are not what the bot expects get an answer, not silence."""
+"""Mentions and thread replies that are not what the bot expects get a reply, not silence."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ async def _mention(scenario: Scenario, text: str, *, thread_ts: str | None = Non
     return message
 
 
-async def test_why_outside_an_incident_thread_says_where_to_ask(start_scenario: StartScenario) -> None:
+async def test_why_outside_incident_thread_hints(start_scenario: StartScenario) -> None:
     scenario = await start_scenario()
     chatter = scenario.api.post_as_user(INCIDENT_CHANNEL, "U0CAROL", "deploy went out at 10:00")
 
