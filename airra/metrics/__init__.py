@@ -3,7 +3,7 @@
 A reading is either a float or explicitly unavailable with its reason. An
 empty result is "no series", never zero, and NaN never reaches a threshold.
 
-A source may also answer many services at once (``BatchMetricsSource``);
+A source may also read many services at once (``BatchMetricsSource``);
 callers that read many services go through the module-level ``read_many``,
 which uses the batched read when the source has one and falls back to one
 ``read`` per service otherwise.
@@ -116,7 +116,7 @@ class BatchMetricsSource(Protocol):
     """A ``MetricsSource`` that can also read many services in one call.
 
     This is an optional addition to ``MetricsSource``: a source with a
-    ``read_many`` answers each signal for all the services together (one query
+    ``read_many`` reads each signal for all the services together (one query
     per signal against Prometheus instead of one per service). The result has
     a snapshot for every distinct service asked, with every signal asked, and
     the readings equal what ``read`` returns for the same services.

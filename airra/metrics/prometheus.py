@@ -9,7 +9,7 @@ Prometheus as the ``timeout`` parameter and enforced on the client as well.
 ``read_many`` reads many services with one query per signal, through the
 signal's by-service form (see ``airra.metrics.queries``), and maps each
 series of the result to its service by the ``service`` label. A service that
-has no series in the result reads "no series"; services with their own
+has no series in the result reads "no series". Services with their own
 override of a signal, and signals without a by-service form, are read one
 query per service as ``read`` does. A long list of services is split so that
 no query's service regex grows past ``MAX_SERVICES_REGEX_CHARS``.
@@ -57,9 +57,11 @@ _CLIENT_SLACK_S = 1.0
 _POOL_SIZE = 2 * len(Signal)
 
 MAX_SERVICES_REGEX_CHARS = 3000
-"""Longest service regex in one by-service query. The query travels in the URL,
-and proxies in front of Prometheus often refuse request lines past 8 KB; the
-error ratio holds the regex twice, and URL encoding lengthens it."""
+"""Maximum length of the service regex in one by-service query.
+
+The query travels in the URL, and a proxy in front of Prometheus may reject
+long request lines (nginx's default buffer is 8 KB). The error ratio contains
+the regex twice and URL encoding lengthens it, so the limit stays well below."""
 
 
 class PrometheusClient(Protocol):
@@ -139,12 +141,12 @@ class PrometheusMetrics:
         """
         names = list(dict.fromkeys(services))
         targets = {name: self.topology.service(name) for name in names}
-        wanted = list(dict.fromkeys(signals))
+        requested = list(dict.fromkeys(signals))
         started = time.monotonic()
 
         batches: list[tuple[Signal, list[str]]] = []
         singles: list[tuple[str, Signal]] = []
-        for signal in wanted:
+        for signal in requested:
             batched = [name for name in names if self.queries.batched(signal, name)]
             batches += [(signal, chunk) for chunk in _chunks(batched, MAX_SERVICES_REGEX_CHARS)]
             singles += [(name, signal) for name in names if not self.queries.batched(signal, name)]
@@ -163,13 +165,13 @@ class PrometheusMetrics:
             for reading in result:
                 readings[reading.service][reading.signal] = reading
         snapshots = {
-            name: MetricsSnapshot(service=name, readings={signal: readings[name][signal] for signal in wanted})
+            name: MetricsSnapshot(service=name, readings={signal: readings[name][signal] for signal in requested})
             for name in names
         }
 
         unavailable = sum(len(snapshot.unavailable()) for snapshot in snapshots.values())
         log.info("read %d signals of %d services in %d queries in %.0f ms, %d readings unavailable",
-                 len(wanted), len(names), len(batches) + len(singles), (time.monotonic() - started) * 1000,
+                 len(requested), len(names), len(batches) + len(singles), (time.monotonic() - started) * 1000,
                  unavailable)
         return snapshots
 

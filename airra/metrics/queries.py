@@ -23,9 +23,9 @@ The defaults follow the ``http_requests_total{service,status}`` and
 cAdvisor and kube-state-metrics names for CPU, memory, restarts and rollouts.
 
 Reading many services at once (the blast radius reads every downstream
-service) uses a by-service form of a signal's default: one query for all the
-services, aggregated ``by (service)``, whose result has one series per
-service with a ``service`` label holding the service's name. Its only
+service) uses a by-service form of a signal's default. That is one query for
+all the services, aggregated ``by (service)``. Its result has one series per
+service, with the service's name in the ``service`` label. Its only
 placeholders are ``$window`` and
 
 ``$services_regex``

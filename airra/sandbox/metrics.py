@@ -121,8 +121,8 @@ class SandboxMetrics:
         The readings equal those of one ``read`` per service: each service's
         read count advances by one and seeds the same noise. Only services
         with a fault of their own or a faulty service upstream get their
-        effect worked out; every other service's effect is zero, which spares
-        a graph traversal per service.
+        effect worked out. Every other service's effect is zero, so the pass
+        skips the upstream traversal for those.
         """
         touched = self._touched_services()
         snapshots: dict[str, MetricsSnapshot] = {}

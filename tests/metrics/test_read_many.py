@@ -24,7 +24,7 @@ def series(service: str, value: str) -> dict[str, Any]:
 
 
 class ScriptedClient:
-    """Answers each query with the first answer whose key occurs in it, and records the queries."""
+    """Returns the first canned result whose key occurs in the query, and records the queries."""
 
     def __init__(self, answers: dict[str, Any | Callable[[str], Any]]) -> None:
         self.answers = answers
@@ -159,7 +159,7 @@ def test_by_service_form_escapes_names() -> None:
     assert query == 'avg by (service) (up{service=~"a\\"b|c\\\\.d"})'
 
 
-def test_replaced_default_disables_batching_until_given_a_by_service_form() -> None:
+def test_replaced_default_needs_by_service_form() -> None:
     replaced = QueryConfig(defaults={Signal.ERROR_RATIO: 'sum(rate(errs{app="$service"}[$window]))'})
     assert not replaced.batched(Signal.ERROR_RATIO, "cart")
     assert replaced.batched(Signal.REQUEST_RATE, "cart")
@@ -171,7 +171,7 @@ def test_replaced_default_disables_batching_until_given_a_by_service_form() -> N
         'sum by (service) (rate(errs{service=~"cart"}[1m]))')
 
 
-def test_override_of_one_service_disables_batching_for_it_only() -> None:
+def test_service_override_unbatches_that_service() -> None:
     queries = QueryConfig(overrides={"cart": {Signal.REQUEST_RATE: "sum(rate(cart_total[$window]))"}})
     assert not queries.batched(Signal.REQUEST_RATE, "cart")
     assert queries.batched(Signal.REQUEST_RATE, "orders")
