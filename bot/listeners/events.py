@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 _WHY = re.compile(r"\bwhy\b", re.IGNORECASE)
 
+# A person's thread reply: plain, also sent to the channel, or with a file attached.
+_REPLY_SUBTYPES = (None, "thread_broadcast", "file_share")
+
 _MENTION_HINT = ("I answer mentions only in the thread of an incident card: reply there with `@airra why` to see "
                  "the reasoning behind its proposal. Run `/airra help` for the commands.")
 
@@ -49,7 +52,7 @@ def register_events(app: AsyncApp, *, flows: IncidentFlows, context: EventContex
 
         thread_ts = event.get("thread_ts")
         is_reply = thread_ts is not None and thread_ts != event.get("ts")
-        if is_reply and event.get("user") and not event.get("bot_id") and event.get("subtype") is None:
+        if is_reply and event.get("user") and not event.get("bot_id") and event.get("subtype") in _REPLY_SUBTYPES:
             await _thread_reply(flows, context, event)
             return
 

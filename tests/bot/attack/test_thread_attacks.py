@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from airra.categories import Category
 from tests.bot.scenarios.conftest import INCIDENT_CHANNEL, Scenario, StartScenario
 
@@ -43,3 +45,23 @@ async def test_why_in_an_incident_thread_explains_without_hint(start_scenario: S
 
     assert "Why this proposal" in scenario.thread_text(card)
     assert scenario.api.ephemerals_for("U0CAROL") == []
+
+
+async def test_broadcast_reply_is_recorded(start_scenario: StartScenario) -> None:
+    scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE))
+    await scenario.post_alert("[FIRING:1] HighLatency search (critical)")
+    card = await scenario.wait_for_card()
+    await scenario.settle()
+
+    # "Also send to #channel" and a reply with a screenshot arrive with these subtypes.
+    for subtype, text in (("thread_broadcast", "wrong, it was cpu_spike"), ("file_share", "correct")):
+        reply = scenario.api.post_as_user(INCIDENT_CHANNEL, "U0BOB", text, thread_ts=card["ts"])
+        event = scenario.api.message_event(INCIDENT_CHANNEL, reply)
+        event["subtype"] = subtype
+        await scenario.slack.event(event)
+        await scenario.settle()
+
+    lines = (scenario.data_dir / "operator_feedback.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [record["feedback_type"] for record in records] == ["hypothesis_incorrect", "hypothesis_correct"]
+    assert records[0]["correct_hypothesis_category"] == "cpu_spike"
