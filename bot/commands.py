@@ -142,7 +142,9 @@ def parse_command(text: str, topology: Topology) -> Command:
     limits = {Subcommand.ANALYZE: (1, 2), Subcommand.BLAST: (1, 1), Subcommand.SIMULATE: (2, 3)}
     low, high = limits[subcommand]
     if not low <= len(arguments) <= high:
-        raise UsageError(f"`{name}` takes {low if low == high else f'{low} to {high}'} arguments. {usage}")
+        expected = f"{low} argument" if low == high == 1 else (
+            f"{low} arguments" if low == high else f"{low} to {high} arguments")
+        raise UsageError(f"`{name}` takes {expected}, got {len(arguments)}. {usage}")
 
     service = _service(arguments[0], topology)
     category = _category(arguments[1], usage) if len(arguments) > 1 else None
