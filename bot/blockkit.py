@@ -62,6 +62,16 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def code_block(text: str) -> str:
+    """Wrap text in a code block that nothing inside can close or turn into a mention.
+
+    Reports quote alert names and operator replies. A ``` in one would end the block
+    early, and the ``<!channel>`` after it would notify the whole channel.
+    """
+    # A zero-width space between the backticks keeps them visible but no longer a fence.
+    return "```\n" + escape(text).replace("```", "`\u200b`\u200b`") + "\n```"
+
+
 def truncate(text: str, limit: int) -> str:
     """Shorten ``text`` to at most ``limit`` characters, ending with an ellipsis when cut."""
     if len(text) <= limit:

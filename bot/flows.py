@@ -35,13 +35,14 @@ from airra.topology import Topology
 from airra.verification import PostActionVerifier, VerificationResult, VerificationStatus
 from bot.approvals import ApprovalDesk, ApproverPolicy, VoteOutcome
 from bot.audit import AuditKind, AuditLog
-from bot.blockkit import escape
+from bot.blockkit import code_block, escape
 from bot.cards import IncidentCard, RejectSubmission, card_from_proposal, render_card, unscoped_card
 from bot.corrections import Correction, parse_correction
 from bot.errors import describe_error
 from bot.locks import KeyedLocks
 from bot.messaging import SlackPoster
 from bot.observability import BotMetrics
+from bot.traffic import current_traffic
 from bot.state import (
     ApprovalRecord,
     ApprovalStatus,
@@ -119,8 +120,26 @@ class IncidentFlows:
     # --- Background work -----------------------------------------------------
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any], *, name: str, incident_id: str | None = None) -> asyncio.Task[Any]:
-        """Run a flow step in the background; an error it raises is logged and reported in the incident thread."""
-        task = asyncio.get_running_loop().create_task(self._reported(coroutine, name, incident_id), name=name)
+        """Run a flow step in the background; an error it raises is logged and reported in the incident thread.
+
+        Started while the server answers Slack requests (a listener's step, or the
+        analysis of an alert), the step first waits until no Slack request is in
+        flight, at most ``SlackTraffic.max_delay_s``, so that its CPU work does not
+        delay the acknowledgements. The task exists at once, so ``drain()`` waits for it.
+        """
+        traffic = current_traffic()
+        step = coroutine
+        if traffic is not None:
+            async def after_acknowledgements() -> Any:
+                try:
+                    await traffic.wait_quiet()
+                except asyncio.CancelledError:
+                    coroutine.close()  # cancelled before it started: nothing ran, and no warning it never did
+                    raise
+                return await coroutine
+
+            step = after_acknowledgements()
+        task = asyncio.get_running_loop().create_task(self._reported(step, name, incident_id), name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -495,7 +514,7 @@ class IncidentFlows:
         if incident is None or not incident.card_ts or not incident.channel:
             return
         await self.poster.post_report(channel=incident.channel, thread_ts=incident.card_ts, title=title,
-                                      text=f"```\n{report}\n```", incident_id=incident_id)
+                                      text=code_block(report), incident_id=incident_id)
 
     def _count_approval(self, decision: str) -> None:
         if self.metrics is not None:
@@ -913,7 +932,7 @@ class IncidentFlows:
             "No action was proposed for this incident: no alert label names a service of the topology."
             if not incident.scoped else "No proposal has been made for this incident yet.")
         await self.poster.post_report(channel=channel, thread_ts=incident.card_ts, title="Why this proposal",
-                                      text=f"```\n{text}\n```", incident_id=incident.id)
+                                      text=code_block(text), incident_id=incident.id)
 
     def _record_feedback(self, record: ApprovalRecord | None, user_id: str, feedback_type: FeedbackType,
                          text: str, *, feedback_id: str, incident: Incident | None = None,

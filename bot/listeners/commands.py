@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.blockkit import code_block
 from bot.commands import CommandAnswer, CommandRunner
 from bot.listeners.acknowledge import acknowledge
 
@@ -38,9 +39,11 @@ async def send_answer(answer: CommandAnswer, *, respond: Any, commands: CommandR
         await respond(text=answer.text, response_type=response_type)
         return
 
-    parts = report_parts(answer.text)
+    # Reports quote alert names and operator replies: escaped, they cannot close the code block or mention anyone.
+    text = code_block(answer.text).removeprefix("```\n").removesuffix("\n```")
+    parts = report_parts(text)
     if len(parts) > MAX_RESPONSES and channel_id is not None:
-        await commands.flows.poster.post_report(channel=channel_id, thread_ts=None, text=answer.text)
+        await commands.flows.poster.post_report(channel=channel_id, thread_ts=None, text=text)
         return
     for part in parts[:MAX_RESPONSES]:
         await respond(text=part, response_type=response_type,

@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 
 from airra.categories import Category
-from tests.bot.scenarios.conftest import Scenario, StartScenario
+from tests.bot.scenarios.conftest import INCIDENT_CHANNEL, Scenario, StartScenario
 
 # Alertmanager configured with group_by: [alertname] puts every service's alert of that name in one group.
 ALERTNAME_GROUP = '{}:{alertname="HighLatency"}'
@@ -99,3 +99,27 @@ async def test_markup_in_summary_cannot_notify_the_channel(start_scenario: Start
         assert "<!channel>" not in args.get("text", "")
         assert "<https://evil.test" not in args.get("text", "")
     assert card["text"].startswith("&lt;!channel&gt; search is down &amp; &lt;https://evil.test|click here&gt;")
+
+
+async def test_fence_in_alertname_cannot_escape_why_report(start_scenario: StartScenario) -> None:
+    scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE))
+    alert = _alert("search", "ffff000000000001", summary="search slow")
+    alert["labels"]["alertname"] = "Latency```<!channel>"
+    await _post(scenario, json.dumps(_webhook([alert])).encode())
+    card = await scenario.wait_for_card()
+    await scenario.settle()
+
+    question = scenario.api.post_as_user(INCIDENT_CHANNEL, "U0CAROL", "<@U0AIRRABOT> why", thread_ts=card["ts"])
+    event = scenario.api.message_event(INCIDENT_CHANNEL, question)
+    event["type"] = "app_mention"
+    await scenario.slack.event(event)
+    await scenario.settle()
+
+    replies = [reply for reply in scenario.api.thread(INCIDENT_CHANNEL, card["ts"]) if reply.get("bot_id")]
+    assert replies
+    sections = [block["text"]["text"] for reply in replies for block in reply["blocks"] if block["type"] == "section"]
+    assert any("Latency" in text for text in sections)
+    for text in sections:
+        assert "<!channel>" not in text
+        # Only the report's own fences: the alert name's backticks no longer open or close one.
+        assert text.count("```") == 2
