@@ -42,7 +42,6 @@ from bot.errors import describe_error
 from bot.locks import KeyedLocks
 from bot.messaging import SlackPoster
 from bot.observability import BotMetrics
-from bot.traffic import current_traffic
 from bot.state import (
     ApprovalRecord,
     ApprovalStatus,
@@ -52,6 +51,7 @@ from bot.state import (
     ExecutionStore,
     FileCardStore,
 )
+from bot.traffic import current_traffic
 
 log = logging.getLogger(__name__)
 
