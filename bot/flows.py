@@ -576,7 +576,8 @@ class IncidentFlows:
             await reply("You already approved this action; it needs a second, different approver.")
             return
         if result.outcome in (VoteOutcome.ALREADY_DECIDED, VoteOutcome.NOT_FOUND):
-            await reply(f"Nothing to approve: this proposal is already {record.status.value}.")
+            await reply(f"Nothing to approve: this proposal is already {record.status.value}. "
+                        f"{_NEXT_STEP.get(record.status, '').format(service=record.service or 'SERVICE')}".strip())
             return
 
         self._count_approval(result.outcome.value)
@@ -981,6 +982,15 @@ def _outcome_note(action: ActionType, verification: VerificationResult, rollback
 
 def _mentions(user_ids: list[str]) -> str:
     return ", ".join(f"<@{user_id}>" for user_id in user_ids) or "nobody"
+
+
+_NEXT_STEP = {
+    ApprovalStatus.SUPERSEDED: "A newer proposal replaced it: approve the card as it is now.",
+    ApprovalStatus.REJECTED: "Run `/airra analyze {service}` for a fresh proposal.",
+    ApprovalStatus.EXPIRED: "Run `/airra analyze {service}` for a fresh proposal.",
+    ApprovalStatus.NO_ACTION: "There is no action to approve; the card says why.",
+}
+"""What an approver can do after clicking Approve on a proposal that is no longer pending."""
 
 
 def _not_an_approver(policy: ApproverPolicy) -> str:

@@ -37,3 +37,23 @@ async def test_reject_after_approval_rejected(start_scenario: StartScenario) -> 
     assert AuditKind.REJECTION not in kinds
     assert kinds.count(AuditKind.EXECUTION) == 1
     assert "Rejected" not in card_text(scenario.api.message(INCIDENT_CHANNEL, card["ts"]))
+
+
+async def test_stale_approve_says_what_to_do(start_scenario: StartScenario) -> None:
+    scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE))
+    await scenario.post_alert("[FIRING:1] HighLatency search (critical)")
+    first = await scenario.wait_for_card()
+    await scenario.settle()
+
+    # A correction replaces the proposal; a screen that still shows the first one gets clicked.
+    reply = scenario.api.post_as_user(INCIDENT_CHANNEL, "U0CAROL", "wrong, it was cpu_spike", thread_ts=first["ts"])
+    await scenario.slack.event(scenario.api.message_event(INCIDENT_CHANNEL, reply))
+    await scenario.settle()
+    await scenario.click(first, APPROVE_ACTION_ID, "U0ALICE")
+    await scenario.settle()
+
+    answer = scenario.api.ephemerals_for("U0ALICE")[-1]["text"]
+    assert "superseded" in answer
+    assert "newer proposal" in answer
+    kinds = [entry.kind for entry in AuditLog(scenario.data_dir / "audit.jsonl").entries()]
+    assert AuditKind.EXECUTION not in kinds
