@@ -42,6 +42,12 @@ ID_PREFIX = "inc"
 # How far back a resolved alert is matched to a closed incident, to report it as a duplicate.
 _DUPLICATE_LOOKBACK = timedelta(hours=1)
 _ID_PATTERN = re.compile(r"^inc-(?P<day>\d{8})-(?P<sequence>\d{4,})$")
+# Ids the file store looks up on disk: no path separators, no hidden files.
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_UNSAFE_KEY = re.compile(r"[^A-Za-z0-9_.-]")
+
+# How long the file store remembers when an evicted incident was resolved: the duplicate lookback.
+RESOLVED_INDEX_WINDOW = _DUPLICATE_LOOKBACK
 
 # Severity words of common alerting rules, least to most severe.
 _SEVERITY_RANK = {"none": 0, "info": 1, "low": 1, "warning": 2, "medium": 2, "minor": 2,
@@ -122,6 +128,10 @@ class IncidentStore(Protocol):
         """Return the incidents resolved at or after ``since``."""
         ...
 
+    def find_by_card(self, channel: str, card_ts: str) -> Incident | None:
+        """Return the incident whose card is the message ``card_ts`` in ``channel``, or None."""
+        ...
+
 
 class MemoryIncidentStore:
     """Incident store in process memory, for tests and the sandbox demo.
@@ -159,6 +169,12 @@ class MemoryIncidentStore:
             if incident.resolved_at is not None and incident.resolved_at >= since
         ]
 
+    def find_by_card(self, channel: str, card_ts: str) -> Incident | None:
+        for incident in self._incidents.values():
+            if incident.card_ts == card_ts and incident.channel == channel:
+                return _copy(incident)
+        return None
+
 
 def _copy(incident: Incident) -> Incident:
     """Copy an incident and its containers, sharing the alert objects."""
@@ -174,12 +190,30 @@ class FileIncidentStore(MemoryIncidentStore):
 
     Each save writes a temporary file in the same directory and renames it
     over the old one with ``os.replace``, so a crash leaves either the old or
-    the new version, never a partial file. Files are read once at start-up.
+    the new version, never a partial file.
+
+    Memory keeps only what the tracker works with: the open incidents and
+    those resolved less than ``keep_resolved_for`` ago (the reopen window).
+    Older incidents stay on disk and are read by id when asked for. For
+    another ``RESOLVED_INDEX_WINDOW`` the store remembers when each evicted
+    incident was resolved, so the tracker's duplicate check reads only those
+    files. A thread index under ``threads/`` maps a card's channel and
+    timestamp to its incident, so a thread reply reads one small file.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, keep_resolved_for: timedelta = timedelta(0),
+                 clock: Callable[[], datetime] | None = None) -> None:
         super().__init__()
         self.directory = Path(directory)
+        self.threads = self.directory / "threads"
+        self.keep_resolved_for = keep_resolved_for
+        self._clock = clock or _utc_now
+        # Resolution times of evicted incidents resolved within RESOLVED_INDEX_WINDOW.
+        self._evicted: dict[str, datetime] = {}
+        # Every incident resolved at or after _memory_since is in memory; at or after _index_since,
+        # in memory or in _evicted.
+        self._memory_since = datetime.min.replace(tzinfo=timezone.utc)
+        self._index_since = self._memory_since
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -187,33 +221,136 @@ class FileIncidentStore(MemoryIncidentStore):
                              "set AIRRA_DATA_DIR to a writable directory") from None
         self._load()
 
+    def get(self, incident_id: str) -> Incident | None:
+        incident = super().get(incident_id)
+        if incident is not None or not _SAFE_ID.match(incident_id):
+            return incident
+        return self._read(self.directory / f"{incident_id}.json")
+
     def save(self, incident: Incident) -> None:
         path = self.directory / f"{incident.id}.json"
-        data = incident.model_dump_json()
-        try:
-            handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=f".{incident.id}.", suffix=".tmp")
-            try:
-                with os.fdopen(handle, "w", encoding="utf-8") as file:
-                    file.write(data)
-                    file.flush()
-                    os.fsync(file.fileno())
-                os.replace(temporary, path)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
-        except OSError as exc:
-            raise StoreError(f"failed to write incident {incident.id} to {path}: {exc}") from None
+        _write_atomically(path, incident.model_dump_json(), subject=f"incident {incident.id}")
+        previous = self._incidents.get(incident.id)
+        if incident.card_ts and incident.channel and (
+                previous is None or (previous.card_ts, previous.channel) != (incident.card_ts, incident.channel)):
+            self._index_card(incident)
         super().save(incident)
+        self._evict()
+
+    def all(self) -> list[Incident]:
+        """Return every incident, reading those not in memory from disk."""
+        on_disk = [incident for path in sorted(self.directory.glob("inc-*.json"))
+                   if path.stem not in self._incidents and (incident := self._read(path)) is not None]
+        return sorted(super().all() + on_disk, key=lambda incident: incident.id)
+
+    def find_resolved_since(self, since: datetime) -> list[Incident]:
+        found = super().find_resolved_since(since)
+        if since >= self._memory_since:
+            return found
+
+        if since >= self._index_since:
+            paths = [self.directory / f"{incident_id}.json"
+                     for incident_id, resolved_at in self._evicted.items() if resolved_at >= since]
+        else:
+            paths = [path for path in self.directory.glob("inc-*.json") if path.stem not in self._incidents]
+        for path in paths:
+            incident = self._read(path)
+            if incident is not None and incident.resolved_at is not None and incident.resolved_at >= since:
+                found.append(incident)
+        return sorted(found, key=lambda incident: incident.id)
+
+    def find_by_card(self, channel: str, card_ts: str) -> Incident | None:
+        incident = super().find_by_card(channel, card_ts)
+        if incident is not None:
+            return incident
+
+        try:
+            incident_id = (self.threads / _thread_key(channel, card_ts)).read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StoreError(f"failed to read the thread index of {channel} {card_ts} in {self.threads}: {exc}") from None
+        incident = self.get(incident_id)
+        # The key replaced unsafe characters, so a different card may share it.
+        if incident is None or incident.card_ts != card_ts or incident.channel != channel:
+            return None
+        return incident
+
+    def _evict(self) -> None:
+        """Drop resolved incidents older than ``keep_resolved_for`` from memory."""
+        now = self._clock()
+        memory_since = now - self.keep_resolved_for
+        index_since = now - max(self.keep_resolved_for, RESOLVED_INDEX_WINDOW)
+        for incident_id, incident in list(self._incidents.items()):
+            if incident.is_open:
+                continue
+            resolved_at = incident.resolved_at
+            if resolved_at is None or resolved_at < memory_since:
+                del self._incidents[incident_id]
+                if resolved_at is not None and resolved_at >= index_since:
+                    self._evicted[incident_id] = resolved_at
+        for incident_id, resolved_at in list(self._evicted.items()):
+            if resolved_at < index_since or incident_id in self._incidents:
+                del self._evicted[incident_id]
+        self._memory_since = max(self._memory_since, memory_since)
+        self._index_since = max(self._index_since, index_since)
+
+    def _index_card(self, incident: Incident) -> None:
+        assert incident.channel is not None and incident.card_ts is not None
+        try:
+            self.threads.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"failed to create the thread index {self.threads}: {exc}; "
+                             "set AIRRA_DATA_DIR to a writable directory") from None
+        _write_atomically(self.threads / _thread_key(incident.channel, incident.card_ts), incident.id,
+                          subject=f"the thread index of incident {incident.id}")
+
+    def _read(self, path: Path) -> Incident | None:
+        try:
+            return Incident.model_validate_json(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, ValidationError) as exc:
+            log.warning("skipped incident file %s: %s; fix or move the file and restart", path, exc)
+            return None
 
     def _load(self) -> None:
+        """Read every incident file once: keep the open and recent ones, index the cards of all."""
+        count = 0
         for path in sorted(self.directory.glob("inc-*.json")):
-            try:
-                incident = Incident.model_validate_json(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError, ValidationError) as exc:
-                log.warning("skipped incident file %s: %s; fix or move the file and restart", path, exc)
+            incident = self._read(path)
+            if incident is None:
                 continue
+            count += 1
             self._incidents[incident.id] = incident
-        log.info("loaded %d incidents from %s", len(self._incidents), self.directory)
+            if incident.card_ts and incident.channel and not (
+                    self.threads / _thread_key(incident.channel, incident.card_ts)).exists():
+                self._index_card(incident)
+            # Evict as we go, so start-up keeps at most one old incident in memory at a time.
+            if not incident.is_open:
+                self._evict()
+        self._evict()
+        log.info("loaded %d incidents from %s, %d kept in memory", count, self.directory, len(self._incidents))
+
+
+def _thread_key(channel: str, card_ts: str) -> str:
+    return _UNSAFE_KEY.sub("_", f"{channel}-{card_ts}")
+
+
+def _write_atomically(path: Path, data: str, *, subject: str) -> None:
+    try:
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise StoreError(f"failed to write {subject} to {path}: {exc}") from None
 
 
 def _utc_now() -> datetime:
@@ -317,7 +454,7 @@ class IncidentTracker:
     def _ingest_batch(self, alerts: Iterable[Alert]) -> list[IngestOutcome]:
         now = self._clock()
         lookback = max(self.reopen_window, _DUPLICATE_LOOKBACK)
-        working = _WorkingSet(self.store, recent_since=now - lookback)
+        working = _WorkingSet(self.store, recent_since=now - self.reopen_window, closed_since=now - lookback)
 
         outcomes = []
         for alert in alerts:
@@ -431,7 +568,7 @@ class IncidentTracker:
         return IngestOutcome(kind=IngestKind.RESOLVED, incident=incident, alert=alert)
 
     def _resolved_without_open_incident(self, working: _WorkingSet, alert: Alert) -> IngestOutcome:
-        closed = _with_fingerprint(list(working.recent.values()), alert.fingerprint)
+        closed = _with_fingerprint(working.closed(), alert.fingerprint)
         if closed is not None:
             log.info("incident %s: alert %s resolved again, incident already closed", closed.id,
                      alert.fingerprint)
@@ -503,13 +640,28 @@ class IncidentTracker:
 
 
 class _WorkingSet:
-    """Open and recently resolved incidents, read once per batch and saved once at its end."""
+    """Open and recently resolved incidents, read once per batch and saved once at its end.
 
-    def __init__(self, store: IncidentStore, *, recent_since: datetime) -> None:
+    ``recent`` holds the incidents resolved since ``recent_since`` (those a firing alert may
+    reopen). Those resolved since the earlier ``closed_since`` are read only when a resolved
+    alert matches no open incident, because a file store keeps them on disk.
+    """
+
+    def __init__(self, store: IncidentStore, *, recent_since: datetime, closed_since: datetime) -> None:
         self.store = store
         self.active = {incident.id: incident for incident in store.find_active()}
         self.recent = {incident.id: incident for incident in store.find_resolved_since(recent_since)}
         self.dirty: dict[str, Incident] = {}
+        self._closed_since = closed_since
+        self._older: dict[str, Incident] | None = None
+
+    def closed(self) -> list[Incident]:
+        """Return the incidents resolved since ``closed_since``, as changed in this batch."""
+        if self._older is None:
+            self._older = {incident.id: incident for incident in self.store.find_resolved_since(self._closed_since)
+                           if incident.id not in self.recent and incident.id not in self.active
+                           and incident.id not in self.dirty}
+        return list(self.recent.values()) + list(self._older.values())
 
     def changed(self, incident: Incident) -> None:
         self.dirty[incident.id] = incident

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 import aiohttp
 
@@ -126,7 +127,9 @@ def build_bot(
     state_dir = data_dir / "state"
 
     executor, guards = _guarded_executor(runtime)
-    tracker = IncidentTracker(FileIncidentStore(data_dir / "incidents"), settings)
+    # Memory keeps the open incidents and those a re-fire may still reopen; older ones stay on disk.
+    incidents = FileIncidentStore(data_dir / "incidents", keep_resolved_for=timedelta(seconds=settings.reopen_window_s))
+    tracker = IncidentTracker(incidents, settings)
     confidence = ConfidenceTracker(data_dir / "confidence_tracking.jsonl",
                                    partial_success_counts=settings.partial_success_counts)
     feedback = FeedbackCollector(data_dir / "operator_feedback.jsonl")

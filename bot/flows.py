@@ -308,8 +308,7 @@ class IncidentFlows:
 
     def open_incident_for(self, service: str) -> Incident | None:
         """Return the newest open incident of ``service`` with a firing alert, or None."""
-        candidates = [incident for incident in self.tracker.store.all()
-                      if incident.is_open and incident.service == service and incident.firing]
+        candidates = [incident for incident in self.tracker.store.find_active(service=service) if incident.firing]
         return max(candidates, key=lambda incident: incident.id, default=None)
 
     async def repropose_by_hand(self, incident: Incident, *, requested_by: str,
@@ -887,10 +886,7 @@ class IncidentFlows:
 
     def incident_for_thread(self, channel: str, thread_ts: str) -> Incident | None:
         """Return the incident whose card starts the thread, or None."""
-        for incident in self.tracker.store.all():
-            if incident.card_ts == thread_ts and incident.channel == channel:
-                return incident
-        return None
+        return self.tracker.store.find_by_card(channel, thread_ts)
 
     async def thread_reply(self, incident: Incident, *, user_id: str, text: str, channel: str, ts: str) -> Correction:
         """Record an operator's thread reply as feedback and confirm what was recorded."""
