@@ -892,9 +892,13 @@ class IncidentFlows:
         """Record an operator's thread reply as feedback and confirm what was recorded."""
         correction = parse_correction(text)
         record = self.approvals.latest_for(incident.id)
-        self._record_feedback(record, user_id, correction.feedback_type, text, incident=incident,
-                              feedback_id=f"reply-{channel}-{ts}", correct_category=correction.category,
-                              better_action=correction.action)
+        stored = self._record_feedback(record, user_id, correction.feedback_type, text, incident=incident,
+                                       feedback_id=f"reply-{channel}-{ts}", correct_category=correction.category,
+                                       better_action=correction.action)
+        if not stored:
+            # Slack redelivers an event whose answer it missed, and a restart forgets the seen event ids.
+            log.info("incident %s: thread reply %s already recorded; not acted on again", incident.id, ts)
+            return correction
         self.audit.record(AuditKind.FEEDBACK, incident_id=incident.id, user_id=user_id,
                           feedback_type=correction.feedback_type.value, category=correction.category,
                           action=correction.action)
@@ -933,8 +937,8 @@ class IncidentFlows:
 
     def _record_feedback(self, record: ApprovalRecord | None, user_id: str, feedback_type: FeedbackType,
                          text: str, *, feedback_id: str, incident: Incident | None = None,
-                         correct_category: Category | None = None, better_action: ActionType | None = None) -> None:
-        """Append one operator feedback record, with what AIRRA had proposed."""
+                         correct_category: Category | None = None, better_action: ActionType | None = None) -> bool:
+        """Append one operator feedback record, with what AIRRA had proposed; False when its id is stored already."""
         if incident is None and record is not None:
             incident = self.tracker.get(record.incident_id)
 
@@ -945,7 +949,7 @@ class IncidentFlows:
         elif incident is not None:
             incident_id, service = incident.id, incident.service
         category = record.hypothesis_category if record is not None else None
-        self.feedback.record_feedback(OperatorFeedback(
+        return self.feedback.record_feedback(OperatorFeedback(
             # Derived from the Slack message or proposal, so a redelivered event is stored once.
             feedback_id=feedback_id,
             incident_id=incident_id,

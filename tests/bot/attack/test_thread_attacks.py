@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from airra.categories import Category
+from bot.audit import AuditKind, AuditLog
 from tests.bot.scenarios.conftest import INCIDENT_CHANNEL, Scenario, StartScenario
 
 BOT_USER = "U0AIRRABOT"
@@ -65,3 +66,26 @@ async def test_broadcast_reply_is_recorded(start_scenario: StartScenario) -> Non
     records = [json.loads(line) for line in lines]
     assert [record["feedback_type"] for record in records] == ["hypothesis_incorrect", "hypothesis_correct"]
     assert records[0]["correct_hypothesis_category"] == "cpu_spike"
+
+
+async def test_redelivered_reply_after_restart_acts_once(start_scenario: StartScenario) -> None:
+    scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE))
+    await scenario.post_alert("[FIRING:1] HighLatency search (critical)")
+    card = await scenario.wait_for_card()
+    await scenario.settle()
+    reply = scenario.api.post_as_user(INCIDENT_CHANNEL, "U0BOB", "wrong, it was cpu_spike", thread_ts=card["ts"])
+    event = scenario.api.message_event(INCIDENT_CHANNEL, reply)
+
+    await scenario.slack.event(event, event_id="Ev0REPLY0001")
+    await scenario.settle()
+    # A restart forgets the seen event ids; Slack then redelivers the event it saw no answer to.
+    scenario.bot.events.deduplicator = type(scenario.bot.events.deduplicator)()
+    await scenario.slack.event(event, event_id="Ev0REPLY0001", retry_num=1)
+    await scenario.settle()
+
+    feedback = [entry for entry in AuditLog(scenario.data_dir / "audit.jsonl").entries()
+                if entry.kind is AuditKind.FEEDBACK]
+    assert len(feedback) == 1
+    assert scenario.thread_text(card).count("Recorded: the diagnosis was wrong") == 1
+    [incident] = scenario.bot.flows.tracker.store.all()
+    assert incident.extra["proposals"] == 2
