@@ -896,7 +896,7 @@ class IncidentFlows:
                                        feedback_id=f"reply-{channel}-{ts}", correct_category=correction.category,
                                        better_action=correction.action)
         if not stored:
-            # Slack redelivers an event whose answer it missed, and a restart forgets the seen event ids.
+            # Slack redelivers an event it got no response to, and a restart clears the seen event ids.
             log.info("incident %s: thread reply %s already recorded; not acted on again", incident.id, ts)
             return correction
         self.audit.record(AuditKind.FEEDBACK, incident_id=incident.id, user_id=user_id,
@@ -990,7 +990,7 @@ _NEXT_STEP = {
     ApprovalStatus.EXPIRED: "Run `/airra analyze {service}` for a fresh proposal.",
     ApprovalStatus.NO_ACTION: "There is no action to approve; the card says why.",
 }
-"""What an approver can do after clicking Approve on a proposal that is no longer pending."""
+"""Next step per status, for an approver who clicked Approve on a proposal that is no longer pending."""
 
 
 def _not_an_approver(policy: ApproverPolicy) -> str:

@@ -78,7 +78,7 @@ async def test_redelivered_reply_after_restart_acts_once(start_scenario: StartSc
 
     await scenario.slack.event(event, event_id="Ev0REPLY0001")
     await scenario.settle()
-    # A restart forgets the seen event ids; Slack then redelivers the event it saw no answer to.
+    # A restart clears the seen event ids, and Slack then redelivers the event it got no response to.
     scenario.bot.events.deduplicator = type(scenario.bot.events.deduplicator)()
     await scenario.slack.event(event, event_id="Ev0REPLY0001", retry_num=1)
     await scenario.settle()
