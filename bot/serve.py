@@ -17,6 +17,7 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -33,6 +34,9 @@ from bot.server import build_web_app, start_web_app
 log = logging.getLogger(__name__)
 
 APPS_PAGE = "api.slack.com/apps → your app"
+
+# Kubernetes sends SIGKILL 30 s after SIGTERM by default; leave a few seconds for the rest of shutdown.
+SHUTDOWN_GRACE_S = 25.0
 
 # Slack ids: users U… (W… on Enterprise Grid), user groups S…, channels C… or G… (private).
 USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
@@ -228,7 +232,21 @@ async def _serve_bot(runtime: Runtime, settings: Settings, credentials: SlackCre
             await socket_handler.close_async()
         if runner is not None:
             await runner.cleanup()
+        await _finish_work(bot)
         await bot.close()
+
+
+async def _finish_work(bot: Any) -> None:
+    """Let running executions and verifications end before shutting down, for up to a grace period.
+
+    An action cut off mid-verification would leave no outcome record;
+    whatever is still running after the grace period is cancelled, and the
+    next start reports it in the incident thread as interrupted.
+    """
+    try:
+        await asyncio.wait_for(bot.flows.drain(), timeout=SHUTDOWN_GRACE_S)
+    except TimeoutError:
+        log.warning("background work still running after %ss; cancelling it", SHUTDOWN_GRACE_S)
 
 
 async def _start_server(web_app: web.Application, settings: Settings) -> tuple[web.AppRunner, int]:
