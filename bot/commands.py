@@ -139,6 +139,10 @@ def parse_command(text: str, topology: Topology) -> Command:
                              f"not `{arguments[0]}`. {usage}")
         return Command(subcommand=subcommand, days=int(arguments[0]))
 
+    if subcommand is Subcommand.ANALYZE and len(arguments) > 2 and _is_category(" ".join(arguments[1:])):
+        # A category typed as words, like `memory leak`, is one argument.
+        arguments = [arguments[0], " ".join(arguments[1:])]
+
     limits = {Subcommand.ANALYZE: (1, 2), Subcommand.BLAST: (1, 1), Subcommand.SIMULATE: (2, 3)}
     low, high = limits[subcommand]
     if not low <= len(arguments) <= high:
@@ -157,6 +161,14 @@ def _service(name: str, topology: Topology) -> str:
     if resolved is None:
         raise UnknownServiceError(name, topology.names)
     return resolved
+
+
+def _is_category(text: str) -> bool:
+    try:
+        parse_category(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _category(text: str, usage: str) -> Category:

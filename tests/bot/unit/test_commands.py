@@ -22,6 +22,17 @@ def test_analyze_with_category(topology: Topology) -> None:
     assert command.category is Category.CPU_SPIKE
 
 
+def test_analyze_category_in_words(topology: Topology) -> None:
+    command = parse_command("analyze search memory leak", topology)
+    assert command.service == "search"
+    assert command.category is Category.MEMORY_LEAK
+
+
+def test_analyze_extra_words_rejected(topology: Topology) -> None:
+    with pytest.raises(UsageError, match="takes 1 to 2 arguments, got 3"):
+        parse_command("analyze search memory please", topology)
+
+
 def test_service_alias_resolves(topology: Topology) -> None:
     assert parse_command("blast gateway", topology).service == "api-gateway"
 
