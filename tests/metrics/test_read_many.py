@@ -107,8 +107,9 @@ async def test_signal_without_by_service_form_reads_each_service(prom_settings: 
 
 async def test_long_lists_are_split(prom_settings: Settings, topology: Topology,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    # Each name costs its escaped length plus one: cart 5, orders 7, payment\\-service 18.
-    # At a limit of 18 that makes two queries: cart|orders and payment-service alone.
+    # Each name costs its escaped, URL-encoded length plus 3 for the encoded '|':
+    # cart 7, orders 9, payment%5C%5C-service 24. At a limit of 18 that makes two
+    # queries: cart|orders and payment-service alone.
     monkeypatch.setattr(prometheus_module, "MAX_SERVICES_REGEX_CHARS", 18)
 
     def answer(query: str) -> list[dict[str, Any]]:
