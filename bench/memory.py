@@ -89,7 +89,9 @@ async def drive(*, incidents: int, batch: int, data_dir: Path, trace: bool, rest
                     raise RuntimeError(f"firing webhook got HTTP {status}")
             await local.settle()
 
-            opened = [incident for incident in tracker.store.all() if incident.is_open]
+            # find_active reads memory only: all() reads every incident file, and its passing
+            # peak would count in the samples.
+            opened = tracker.store.find_active()
             missing_cards += sum(1 for incident in opened if not incident.card_ts)
             for payload in firing:
                 for alert in payload["alerts"]:
