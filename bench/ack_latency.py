@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import cProfile
+import gc
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +60,7 @@ from bot.observability import BotMetrics
 from bot.server import build_web_app, start_web_app
 from bot.testing.harness import SIGNING_SECRET
 from bot.testing.slack_api import DEFAULT_TOKEN, SlackApiStandIn
+from bot.traffic import MAX_FOLLOW_UP_DELAY_S, SlackTraffic
 from bot.webhook import make_alertmanager_handler
 
 MODULE = "bench.ack_latency"
@@ -96,6 +99,8 @@ async def serve_airra(data_dir: Path, api_url: str) -> None:
     settings = Settings(data_dir=data_dir, default_channel=CHANNEL, approvers=[APPROVER], auto_enabled=False,
                         verify_wait_s=0.2, verify_samples=2, verify_interval_s=0.1)
     runtime = Runtime.build(settings, sandbox=True, seed=0)
+    collections = OldestGenerationCollections()
+    gc.callbacks.append(collections.observe)
     async with aiohttp.ClientSession() as api_session:
         # One session for every Web API call, as in production; without it slack_sdk opens a connection per call.
         client = AsyncWebClient(token=DEFAULT_TOKEN, base_url=api_url, session=api_session)
@@ -105,7 +110,9 @@ async def serve_airra(data_dir: Path, api_url: str) -> None:
         await bot.start()
         webhook = make_alertmanager_handler(topology=runtime.topology, on_batch=bot.on_webhook_batch,
                                             token=settings.webhook_token)
-        web_app = build_web_app(bolt_app=bot.app, webhook_handler=webhook, registry=metrics.registry)
+        traffic = SlackTraffic()
+        web_app = build_web_app(bolt_app=bot.app, webhook_handler=webhook, registry=metrics.registry,
+                                traffic=traffic)
         runner, port = await start_web_app(web_app, host="127.0.0.1", port=0)
         url = f"http://127.0.0.1:{port}"
         try:
@@ -124,11 +131,35 @@ async def serve_airra(data_dir: Path, api_url: str) -> None:
                 await asyncio.sleep(0.05)
                 await bot.flows.drain()
             incidents = bot.flows.tracker.store.all()
-            announce({"incidents": len(incidents), "alerts_attached": sum(i.alert_count for i in incidents)})
+            announce({"incidents": len(incidents), "alerts_attached": sum(i.alert_count for i in incidents),
+                      "follow_up_waits": traffic.waits, "follow_up_waits_at_bound": traffic.waits_at_bound,
+                      "gc_oldest_count": collections.count, "gc_oldest_max_s": collections.longest_s,
+                      "gc_oldest_total_s": collections.total_s})
         finally:
             await bot.flows.drain()
             await bot.close()
             await runner.cleanup()
+
+
+class OldestGenerationCollections:
+    """Times the garbage collector's full (generation 2) collections, which stop the event loop."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total_s = 0.0
+        self.longest_s = 0.0
+        self._started = 0.0
+
+    def observe(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        elapsed = time.perf_counter() - self._started
+        self.count += 1
+        self.total_s += elapsed
+        self.longest_s = max(self.longest_s, elapsed)
 
 
 async def _wait_for_card(incidents: Any, client: AsyncWebClient, timeout_s: float = 30.0) -> dict[str, Any]:
@@ -339,6 +370,14 @@ def run(*, smoke: bool, command: str, burst: int | None = None, rounds: int | No
     result.check("the Slack stand-in got AIRRA's replies (ephemerals and command responses)",
                  replies.get("ephemerals", 0) > 0 and replies.get("responses", 0) > 0)
     result.values["alerts_attached"] = float(final.get("alerts_attached", 0))
+    waits, at_bound = final.get("follow_up_waits", 0), final.get("follow_up_waits_at_bound", 0)
+    result.add("AIRRA follow-up steps that waited for requests in flight (whole run)", waits, key="follow_up_waits")
+    result.add(f"of which started at the {MAX_FOLLOW_UP_DELAY_S * 1000:.0f} ms bound, requests still in flight", at_bound,
+               key="follow_up_waits_at_bound")
+    result.add("AIRRA full garbage collections (generation 2) over the whole run", final.get("gc_oldest_count", 0),
+               key="gc_full_count")
+    result.add("longest of them (the event loop stops meanwhile)", final.get("gc_oldest_max_s", 0.0) * 1000, "ms",
+               key="gc_full_longest_ms")
     result.notes.append("each server runs in its own process, the Slack stand-in that receives the replies in a "
                         "third, the load generator in a fourth; bursts alternate between the servers so both see "
                         "the same machine noise, and each starts once every server process is idle")

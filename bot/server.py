@@ -38,7 +38,7 @@ class AsyncSlackRequestHandler:
 
     slack_bolt 1.30 ships aiohttp conversion helpers but no request handler,
     so this is the small piece between them. Each request counts in
-    ``traffic`` until its response is returned, so that the listeners'
+    ``traffic`` until its response has been written, so that the listeners'
     follow-up work can wait for the acknowledgements of a burst.
     """
 
@@ -47,7 +47,20 @@ class AsyncSlackRequestHandler:
         self.traffic = traffic if traffic is not None else SlackTraffic()
 
     async def handle(self, request: web.Request) -> web.Response:
-        """Dispatch one Slack request to Bolt."""
+        """Dispatch one Slack request to Bolt and send Bolt's response."""
+        # Bolt starts the listener as a task inside the dispatch, so the listener inherits the current traffic.
+        with self.traffic.serving():
+            response = await self._dispatch(request)
+            # Written while still counted: work woken when the count drops to zero runs
+            # before aiohttp would write a returned response, and would delay it.
+            try:
+                await response.prepare(request)
+                await response.write_eof()
+            except ConnectionResetError:
+                log.info("Slack closed the connection of a request to %s before its response", request.path)
+        return response
+
+    async def _dispatch(self, request: web.Request) -> web.Response:
         raw = await request.read()
         # Bolt checks the signature over the text it is given. A body that is not
         # UTF-8 was not sent by Slack, and the replacement characters make the check fail.
@@ -58,9 +71,7 @@ class AsyncSlackRequestHandler:
 
         try:
             bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=headers)
-            # Bolt starts the listener as a task inside the dispatch, so the listener inherits the current traffic.
-            with self.traffic.serving():
-                bolt_response = await self.app.async_dispatch(bolt_request)
+            bolt_response = await self.app.async_dispatch(bolt_request)
         except (ValueError, TypeError, AttributeError) as exc:
             # Bolt reads the body before it checks the signature, so a body that is not a JSON object
             # (or a form with one) raised from anyone who found the URL, as a 500 with a traceback.

@@ -44,6 +44,10 @@ class SlackTraffic:
         if max_delay_s < 0:
             raise ValueError(f"max_delay_s must be zero or more, got {max_delay_s}")
         self.max_delay_s = max_delay_s
+        self.waits = 0
+        """How many times follow-up work waited for requests in flight."""
+        self.waits_at_bound = 0
+        """How many of those waits ended at ``max_delay_s`` with requests still in flight."""
         self._in_flight = 0
         self._quiet = asyncio.Event()
         self._quiet.set()
@@ -70,10 +74,12 @@ class SlackTraffic:
         """Return once no Slack request is in flight, or after ``max_delay_s`` at most."""
         if self._in_flight == 0:
             return
+        self.waits += 1
         try:
             async with asyncio.timeout(self.max_delay_s):
                 await self._quiet.wait()
         except TimeoutError:
+            self.waits_at_bound += 1
             log.debug("follow-up work starts with %s Slack requests in flight after %.2f s",
                       self._in_flight, self.max_delay_s)
 
