@@ -40,7 +40,7 @@ from airra.diagnosis import (
     clean_labels,
 )
 from airra.execution.base import ServiceState
-from airra.metrics import MetricsSnapshot, MetricsSource, Reading, Signal
+from airra.metrics import MetricsSnapshot, MetricsSource, Reading, Signal, read_many
 from airra.risk import ActionRiskRegistry
 from airra.settings import Settings
 from airra.simulation import OutcomeHistory, SimulatedAction, SimulationComparison, WhatIfSimulator
@@ -109,9 +109,35 @@ class ReadOnceMetrics:
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def prefetch(self, needs: dict[str, set[Signal]]) -> None:
-        """Read every needed signal of every service, one concurrent read per service."""
-        services = sorted(needs)
-        await asyncio.gather(*(self.read(name, sorted(needs[name])) for name in services))
+        """Read every needed signal of every service, one batched read per set of signals.
+
+        Services that need the same signals (all downstream services need
+        request rate and error ratio) share one ``read_many``, which a
+        Prometheus source answers with one query per signal.
+        """
+        groups: dict[tuple[Signal, ...], list[str]] = {}
+        for name in sorted(needs):
+            groups.setdefault(tuple(sorted(needs[name])), []).append(name)
+        await asyncio.gather(*(self.read_many(names, signals) for signals, names in groups.items()))
+
+    async def read_many(self, services: Sequence[str], signals: Sequence[Signal]) -> dict[str, MetricsSnapshot]:
+        """Read ``signals`` of several services, querying only what is not cached yet."""
+        missing = [name for name in dict.fromkeys(services)
+                   if any((name, signal) not in self.readings for signal in signals)]
+        if missing:
+            fetched = await read_many(self.source, missing, signals)
+            for name in missing:
+                snapshot = fetched.get(name)
+                for signal in signals:
+                    if (name, signal) in self.readings:
+                        continue
+                    reading = snapshot.readings.get(signal) if snapshot is not None else None
+                    self.readings[(name, signal)] = reading or Reading.unavailable(
+                        name, signal, "the metrics source returned no reading")
+        return {
+            name: MetricsSnapshot(service=name, readings={signal: self.readings[(name, signal)] for signal in signals})
+            for name in dict.fromkeys(services)
+        }
 
     async def read(self, service: str, signals: Sequence[Signal]) -> MetricsSnapshot:
         # The per-service lock makes a concurrent second read wait for the first

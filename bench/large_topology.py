@@ -105,6 +105,11 @@ class FixedMetrics:
         self.reads += 1
         return self.snapshots[service]
 
+    async def read_many(self, services: Sequence[str], signals: Sequence[Signal]) -> dict[str, MetricsSnapshot]:
+        # The batched path that Prometheus and the sandbox take: one call for every service.
+        self.reads += 1
+        return {name: self.snapshots[name] for name in services}
+
 
 async def _time_assessments(calculator: BlastRadiusCalculator, reversed_graph: nx.DiGraph,
                             sample: Sequence[str], repeats: int) -> tuple[list[float], list[float], list[int]]:
