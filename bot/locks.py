@@ -1,7 +1,7 @@
 """Locks by key that exist only while someone holds or waits for them.
 
 A dictionary of ``asyncio.Lock`` per incident or proposal grows by one entry
-for every incident the bot ever sees. ``KeyedLocks`` counts the tasks using
+for every incident the bot ever handles. ``KeyedLocks`` counts the tasks using
 each key's lock and drops the lock when the last one leaves, so its size is
 the number of keys in use at that moment.
 """

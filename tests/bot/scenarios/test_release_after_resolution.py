@@ -1,4 +1,4 @@
-"""What the bot holds per incident goes away once the incident resolves or the proposal is decided."""
+"""What the bot keeps in memory per incident goes away once the incident resolves or the proposal is decided."""
 
 from __future__ import annotations
 
