@@ -272,7 +272,14 @@ async def _measure_servers(airra: ServerChild, bare: ServerChild, slack: ServerC
     async with unlimited_session() as session:
         async def one_burst(name: str, into: dict[str, list[float]] | None) -> None:
             requests = await build_burst(builders[name], burst, card, value)
-            results = await send_burst(session, urls[name], requests)
+            # The load generator's own garbage collection would pause whichever burst it falls in,
+            # always the same one of a run: collect before the burst, none during it.
+            gc.collect()
+            gc.disable()
+            try:
+                results = await send_burst(session, urls[name], requests)
+            finally:
+                gc.enable()
             statuses.extend(status for _, status in results)
             if into is not None:
                 into[name].extend(latency for latency, _ in results)
