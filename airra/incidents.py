@@ -120,6 +120,10 @@ class IncidentStore(Protocol):
 
     def all(self) -> list[Incident]: ...
 
+    def ids(self) -> list[str]:
+        """Return the id of every stored incident, sorted."""
+        ...
+
     def find_active(self, *, service: str | None = None) -> list[Incident]:
         """Return the open incidents, only those of ``service`` when it is given."""
         ...
@@ -154,6 +158,9 @@ class MemoryIncidentStore:
 
     def all(self) -> list[Incident]:
         return [_copy(self._incidents[key]) for key in sorted(self._incidents)]
+
+    def ids(self) -> list[str]:
+        return sorted(self._incidents)
 
     def find_active(self, *, service: str | None = None) -> list[Incident]:
         return [
@@ -242,6 +249,11 @@ class FileIncidentStore(MemoryIncidentStore):
         on_disk = [incident for path in sorted(self.directory.glob("inc-*.json"))
                    if path.stem not in self._incidents and (incident := self._read(path)) is not None]
         return sorted(super().all() + on_disk, key=lambda incident: incident.id)
+
+    def ids(self) -> list[str]:
+        """Return every incident id from the file names, without reading the files."""
+        # An unreadable file keeps its id, so a new incident never overwrites it.
+        return sorted(set(self._incidents) | {path.stem for path in self.directory.glob("inc-*.json")})
 
     def find_resolved_since(self, since: datetime) -> list[Incident]:
         found = super().find_resolved_since(since)
@@ -621,8 +633,8 @@ class IncidentTracker:
         """Return the next free id of the day, e.g. inc-20261204-0007."""
         if self._last_sequence is None:
             self._last_sequence = {}
-            for incident in self.store.all():
-                match = _ID_PATTERN.match(incident.id)
+            for incident_id in self.store.ids():
+                match = _ID_PATTERN.match(incident_id)
                 if match is not None:
                     day, sequence = match.group("day"), int(match.group("sequence"))
                     self._last_sequence[day] = max(self._last_sequence.get(day, 0), sequence)

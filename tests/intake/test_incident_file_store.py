@@ -176,3 +176,17 @@ def test_unsafe_id_not_read(tmp_path: Path, clock: FakeClock) -> None:
 
     assert store.get("../outside") is None
     assert store.get(".hidden") is None
+
+
+async def test_unreadable_file_id_not_reused(reopen_settings: Settings, clock: FakeClock, tmp_path: Path) -> None:
+    tracker = IncidentTracker(_store(tmp_path, clock), reopen_settings, clock=clock)
+    await _open_and_resolve(tracker, "fp-1")
+    (tmp_path / "inc-20261204-0002.json").write_text("{half", encoding="utf-8")
+
+    restarted = IncidentTracker(_store(tmp_path, clock), reopen_settings, clock=clock)
+    fresh = await restarted.ingest(make_alert("fp-2", service="cart"))
+
+    assert restarted.store.ids() == ["inc-20261204-0001", "inc-20261204-0002", "inc-20261204-0003"]
+    assert fresh.incident is not None
+    assert fresh.incident.id == "inc-20261204-0003"
+    assert (tmp_path / "inc-20261204-0002.json").read_text(encoding="utf-8") == "{half"
