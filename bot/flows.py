@@ -184,6 +184,10 @@ class IncidentFlows:
         progress as interrupted.
         """
         for record in self.approvals.pending():
+            incident = self.tracker.get(record.incident_id)
+            # A resolution cancelled the timer and left the approval pending: an Approve click finds it stale.
+            if incident is not None and not incident.is_open:
+                continue
             self._schedule_expiry(record)
 
         for execution in self.executions.unfinished():

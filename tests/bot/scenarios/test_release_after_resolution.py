@@ -94,3 +94,22 @@ async def test_rejection_cancels_expiry_timer(data_dir: Path) -> None:
         assert flows.approvals.load(incident.id, record.proposal_id).status is ApprovalStatus.REJECTED
         assert flows._timers == {}
         assert len(flows.desk._locks) == 0
+
+
+async def test_restart_skips_resolved_incident_timer(data_dir: Path) -> None:
+    async with _local_bot(data_dir) as local:
+        assert local.bot is not None
+        await local.post_webhook(_webhook("firing"))
+        await local.settle()
+        incident = local.bot.flows.tracker.store.find_active()[0]
+        await local.post_webhook(_webhook("resolved"))
+        await local.settle()
+        assert local.bot.flows.tracker.get(incident.id).is_open is False
+
+    async with _local_bot(data_dir) as restarted:
+        assert restarted.bot is not None
+        flows = restarted.bot.flows
+        pending = flows.approvals.pending()
+
+        assert [record.incident_id for record in pending] == [incident.id]
+        assert flows._timers == {}
