@@ -186,7 +186,12 @@ class IncidentFlows:
         for record in self.approvals.pending():
             incident = self.tracker.get(record.incident_id)
             # A resolution cancelled the timer and left the approval pending: an Approve click finds it stale.
+            # Past its TTL it is marked expired here, without a card update, so pending() stays short.
             if incident is not None and not incident.is_open:
+                if record.expired():
+                    await self.desk.set_status(record.incident_id, record.proposal_id, ApprovalStatus.EXPIRED)
+                    log.info("incident %s: approval of proposal %s expired while the bot was stopped",
+                             record.incident_id, record.proposal_id)
                 continue
             self._schedule_expiry(record)
 

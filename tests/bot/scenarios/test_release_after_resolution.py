@@ -113,3 +113,26 @@ async def test_restart_skips_resolved_incident_timer(data_dir: Path) -> None:
 
         assert [record.incident_id for record in pending] == [incident.id]
         assert flows._timers == {}
+
+
+async def test_restart_expires_old_resolved_approval(data_dir: Path) -> None:
+    async with _local_bot(data_dir) as local:
+        assert local.bot is not None
+        await local.post_webhook(_webhook("firing"))
+        await local.settle()
+        incident = local.bot.flows.tracker.store.find_active()[0]
+        await local.post_webhook(_webhook("resolved"))
+        await local.settle()
+        record = local.bot.flows.approvals.latest_for(incident.id)
+        assert record is not None
+        # As if the approval TTL passed while the bot was stopped.
+        record.expires_at = record.created_at
+        local.bot.flows.approvals.save(record)
+
+    async with _local_bot(data_dir) as restarted:
+        assert restarted.bot is not None
+        flows = restarted.bot.flows
+
+        assert flows.approvals.pending() == []
+        assert flows.approvals.load(incident.id, record.proposal_id).status is ApprovalStatus.EXPIRED
+        assert flows._timers == {}
