@@ -329,7 +329,7 @@ def _cpu_seconds(child: ServerChild) -> float:
 def run(*, smoke: bool, command: str, burst: int | None = None, rounds: int | None = None,
         storm_alerts: int | None = None) -> BenchResult:
     size = burst or (10 if smoke else 200)
-    round_count = rounds or (1 if smoke else 6)
+    round_count = rounds or (1 if smoke else 10)
     alerts = storm_alerts or (20 if smoke else 1000)
     storm_rounds = 1 if smoke else 4
     result = BenchResult("ack_latency", "Acknowledgement latency under load", command, smoke)
