@@ -1,12 +1,13 @@
 """Acknowledgement latency under load: AIRRA versus a bare Bolt app, both over HTTP.
 
-Two server processes run side by side: AIRRA (``LocalBot`` on the sandbox,
-one open incident whose card has an Approve button) and a bare Bolt
-``AsyncApp`` behind the same aiohttp adapter (``bot.server``) whose
-``/airra`` command and Approve action listeners only acknowledge. A burst
-of correctly signed requests (half ``/airra status`` and ``/airra blast
-payment-service``, half Approve clicks) hits each server at once; the
-latency of each request is the time until its full HTTP response.
+Two server processes run side by side. One is AIRRA, wired as
+``airra serve`` wires it, on the sandbox, with one open incident whose card
+has an Approve button. The other is a bare Bolt ``AsyncApp`` behind the
+same aiohttp adapter (``bot.server``), whose ``/airra`` command and Approve
+action listeners only acknowledge. A burst of correctly signed requests
+(half ``/airra status`` and ``/airra blast payment-service``, half Approve
+clicks) hits each server at once; the latency of each request is the time
+until its full HTTP response.
 
 The Slack Web API stand-in that receives both apps' replies runs in a
 third server process, as Slack is remote in production: its work must not
@@ -74,7 +75,7 @@ TARGET_P99_RATIO = 1.2
 QUIET_BETWEEN_BURSTS_S = 0.5
 
 PROFILE_VARIABLE = "AIRRA_BENCH_PROFILE"
-"""When set, each server child writes cProfile statistics to <value>.airra and <value>.bare."""
+"""When set, each server child writes cProfile statistics to <value>.airra, <value>.bare and <value>.slack."""
 SLACK_ACK_LIMIT_S = 3.0
 
 
@@ -163,7 +164,7 @@ class OldestGenerationCollections:
 
 
 async def _wait_for_card(incidents: Any, client: AsyncWebClient, timeout_s: float = 30.0) -> dict[str, Any]:
-    """Wait until the benchmark incident's card is posted and return the message as Slack holds it."""
+    """Wait until the benchmark incident's card is posted and return the message as Slack returns it."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while loop.time() < deadline:

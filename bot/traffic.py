@@ -5,7 +5,7 @@ response is produced on the one event loop that also runs the listeners'
 follow-up work (replies, metric reads, approval records) and the flows'
 background steps. Under a burst of requests that work would run between
 the acknowledgements and delay them. ``SlackTraffic`` counts the Slack
-requests the server is answering; follow-up work waits until none is in
+requests the server is serving; follow-up work waits until none is in
 flight, or at most ``max_delay_s``, so it is late by a fraction of a
 second under load and never starves.
 
@@ -26,7 +26,7 @@ from contextvars import ContextVar
 log = logging.getLogger(__name__)
 
 MAX_FOLLOW_UP_DELAY_S = 0.25
-"""Longest wait of follow-up work for a quiet moment: well below Slack's 3 s, long enough for a burst."""
+"""Maximum wait of follow-up work for a quiet moment: well below Slack's 3 s, longer than a burst here."""
 
 # A context variable, not a module-level object: each server sets its own
 # SlackTraffic for the requests it serves, and tasks inherit it.
@@ -37,7 +37,7 @@ class SlackTraffic:
     """Counts the Slack requests in flight and lets follow-up work wait for a quiet moment.
 
     Args:
-        max_delay_s: the longest that ``wait_quiet`` waits.
+        max_delay_s: the maximum time ``wait_quiet`` waits, in seconds.
     """
 
     def __init__(self, *, max_delay_s: float = MAX_FOLLOW_UP_DELAY_S) -> None:
@@ -63,7 +63,7 @@ class SlackTraffic:
         self._quiet.clear()
 
     def request_finished(self) -> None:
-        """Count one request answered; wake the waiting work when it was the last."""
+        """Count one request finished; wake the waiting work when it was the last."""
         if self._in_flight == 0:
             raise RuntimeError("request_finished() called with no request in flight; pair it with request_started()")
         self._in_flight -= 1

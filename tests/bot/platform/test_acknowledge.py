@@ -26,7 +26,7 @@ def recording_app(client: AsyncWebClient, signing_secret: str, seen: list[dict[s
     return app
 
 
-async def test_listener_work_starts_once_no_request_is_in_flight(serve_bot, slack_client, slack_api,
+async def test_acknowledge_over_http_waits_for_response(serve_bot, slack_client, slack_api,
                                                                  signing_secret) -> None:
     seen: list[dict[str, Any]] = []
     slack = await serve_bot(recording_app(slack_client, signing_secret, seen))
@@ -38,7 +38,7 @@ async def test_listener_work_starts_once_no_request_is_in_flight(serve_bot, slac
     assert seen == [{"text": "status", "counted": True, "in_flight": 0}]
 
 
-async def test_outside_the_http_server_the_listener_still_continues() -> None:
+async def test_acknowledge_without_server_continues() -> None:
     acked: list[bool] = []
 
     async def ack() -> None:
@@ -50,7 +50,7 @@ async def test_outside_the_http_server_the_listener_still_continues() -> None:
     assert current_traffic() is None
 
 
-async def test_acknowledge_waits_for_the_requests_in_flight() -> None:
+async def test_acknowledge_waits_for_requests_in_flight() -> None:
     traffic = SlackTraffic(max_delay_s=60.0)
     order: list[str] = []
 

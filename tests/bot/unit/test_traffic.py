@@ -12,7 +12,7 @@ from bot.traffic import SlackTraffic, current_traffic
 NEVER_S = 60.0
 
 
-async def test_wait_quiet_returns_at_once_with_nothing_in_flight() -> None:
+async def test_wait_quiet_with_nothing_in_flight() -> None:
     traffic = SlackTraffic(max_delay_s=NEVER_S)
 
     waiter = asyncio.ensure_future(traffic.wait_quiet())
@@ -21,7 +21,7 @@ async def test_wait_quiet_returns_at_once_with_nothing_in_flight() -> None:
     assert waiter.done()
 
 
-async def test_work_waits_until_the_last_request_in_flight_is_answered() -> None:
+async def test_wait_quiet_until_last_request_finishes() -> None:
     traffic = SlackTraffic(max_delay_s=NEVER_S)
     traffic.request_started()
     traffic.request_started()
@@ -40,7 +40,7 @@ async def test_work_waits_until_the_last_request_in_flight_is_answered() -> None
     assert traffic.in_flight == 0
 
 
-async def test_work_starts_after_the_bound_while_requests_keep_arriving() -> None:
+async def test_wait_quiet_ends_at_bound() -> None:
     traffic = SlackTraffic(max_delay_s=0.0)
     traffic.request_started()
 
@@ -49,7 +49,7 @@ async def test_work_starts_after_the_bound_while_requests_keep_arriving() -> Non
     assert traffic.in_flight == 1
 
 
-async def test_serving_counts_the_request_and_is_inherited_by_tasks_it_starts() -> None:
+async def test_serving_counts_and_is_inherited() -> None:
     traffic = SlackTraffic(max_delay_s=NEVER_S)
     seen: list[tuple[SlackTraffic | None, int]] = []
 
@@ -65,7 +65,7 @@ async def test_serving_counts_the_request_and_is_inherited_by_tasks_it_starts() 
     assert traffic.in_flight == 0
 
 
-async def test_current_sets_the_traffic_without_counting_a_request() -> None:
+async def test_current_without_counting() -> None:
     traffic = SlackTraffic()
 
     with traffic.current():
@@ -74,7 +74,7 @@ async def test_current_sets_the_traffic_without_counting_a_request() -> None:
     assert current_traffic() is None
 
 
-async def test_serving_releases_the_count_when_the_dispatch_raises() -> None:
+async def test_serving_releases_count_on_error() -> None:
     traffic = SlackTraffic()
 
     with pytest.raises(ValueError, match="broken body"), traffic.serving():
@@ -83,11 +83,11 @@ async def test_serving_releases_the_count_when_the_dispatch_raises() -> None:
     assert traffic.in_flight == 0
 
 
-def test_finishing_a_request_that_never_started_is_refused() -> None:
+def test_finish_without_start_rejected() -> None:
     with pytest.raises(RuntimeError, match="request_started"):
         SlackTraffic().request_finished()
 
 
-def test_a_negative_bound_is_refused() -> None:
+def test_traffic_negative_bound_rejected() -> None:
     with pytest.raises(ValueError, match="-1"):
         SlackTraffic(max_delay_s=-1)
