@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import re
 import signal
@@ -221,6 +222,12 @@ async def _serve_bot(runtime: Runtime, settings: Settings, credentials: SlackCre
             log.info("connected to Slack over Socket Mode")
         else:
             log.info("Slack request URL: http://%s:%s/slack/events", settings.host, port)
+
+        # Everything built so far lives as long as the process. Moving it out of
+        # the collector's view makes full collections, which pause the event
+        # loop for about 100 ms at this size, much shorter and rarer.
+        gc.collect()
+        gc.freeze()
 
         stop_event = stop or _stop_on_signals()
         if on_ready is not None:
