@@ -125,6 +125,9 @@ async def serve_airra(data_dir: Path, api_url: str) -> None:
             card = await _wait_for_card(bot.flows.tracker.store.all, client)
             value = next(element["value"] for block in card["blocks"] if block.get("type") == "actions"
                          for element in block["elements"] if element.get("action_id") == APPROVE_ACTION_ID)
+            # As `airra serve` does once it listens: start-up objects leave the collector's view.
+            gc.collect()
+            gc.freeze()
             announce({"url": url, "card": card, "approve_value": value})
 
             await wait_for_stdin_close()
