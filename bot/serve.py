@@ -246,9 +246,9 @@ async def _serve_bot(runtime: Runtime, settings: Settings, credentials: SlackCre
 async def _finish_work(bot: Any) -> None:
     """Let running executions and verifications end before shutting down, for up to a grace period.
 
-    An action cut off mid-verification would leave no outcome record;
-    whatever is still running after the grace period is cancelled, and the
-    next start reports it in the incident thread as interrupted.
+    An action cut off mid-verification would leave no outcome record. Work
+    still running after the grace period is cancelled, and the next start
+    reports it in the incident thread as interrupted.
     """
     try:
         await asyncio.wait_for(bot.flows.drain(), timeout=SHUTDOWN_GRACE_S)

@@ -1,11 +1,12 @@
 """One incident end to end on real input.
 
-A fake payment-service exporter gets a fault; the real Prometheus scrapes it
-and fires HighErrorRate; the real Alertmanager posts the webhook to the bot;
-the bot reads its evidence from the real Prometheus, posts the card to the
-Slack stand-in, and a signed Approve click restarts the exporter's service.
-Verification then reads the real Prometheus again. A second incident gets a
-restart that cannot clear its fault and must end NO_CHANGE and escalate.
+A fake payment-service exporter gets a fault, and the real Prometheus
+scrapes it and fires HighErrorRate. The real Alertmanager posts the webhook
+to the bot, which reads its evidence from the real Prometheus and posts the
+card to the Slack stand-in. A signed Approve click restarts the exporter's
+service, and verification then reads the real Prometheus again. A second
+incident gets a restart that cannot clear its fault and must end NO_CHANGE
+and escalate.
 """
 
 from __future__ import annotations
