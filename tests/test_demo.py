@@ -23,6 +23,7 @@ def _stable(output: str) -> str:
     output = re.sub(r"/tmp/\S+", "TMP", output)
     output = re.sub(r"in \d+ ms", "in N ms", output)
     output = re.sub(r"\d{4}-\d{2}-\d{2}", "DATE", output)
+    output = re.sub(r"\d{10}\.\d{6}", "TS", output)  # Slack message ts, e.g. in thread index file names
     return re.sub(r"\(\d+ bytes\)", "(N bytes)", output)
 
 

@@ -31,6 +31,7 @@ import json
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
@@ -170,10 +171,17 @@ class PrometheusMetrics:
             for name in names
         }
 
-        unavailable = sum(len(snapshot.unavailable()) for snapshot in snapshots.values())
-        log.info("read %d signals of %d services in %d queries in %.0f ms, %d readings unavailable",
-                 len(requested), len(names), len(batches) + len(singles), (time.monotonic() - started) * 1000,
-                 unavailable)
+        reasons = Counter(reason for snapshot in snapshots.values() for reason in snapshot.unavailable().values())
+        elapsed_ms = (time.monotonic() - started) * 1000
+        queries = len(batches) + len(singles)
+        if reasons:
+            # Distinct reasons only: one refused connection would otherwise repeat once per service.
+            shown = "; ".join(f"{reason} ({count}×)" for reason, count in reasons.most_common(3))
+            log.warning("read %d signals of %d services in %d queries in %.0f ms, %d readings unavailable: %s",
+                        len(requested), len(names), queries, elapsed_ms, sum(reasons.values()), shown)
+        else:
+            log.info("read %d signals of %d services in %d queries in %.0f ms",
+                     len(requested), len(names), queries, elapsed_ms)
         return snapshots
 
     async def query_value(self, query: str) -> float:
