@@ -24,7 +24,9 @@ from airra.yaml_files import load_yaml_file
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SERVICES_FILE = Path(__file__).resolve().parent.parent / "data" / "services.yaml"
+# Shipped inside the package so that a plain `pip install` has it; the
+# repository's data/services.yaml is a link to this file.
+DEFAULT_SERVICES_FILE = Path(__file__).resolve().parent / "data" / "services.yaml"
 
 
 class ServiceKind(StrEnum):

@@ -36,3 +36,18 @@ def test_ci_runs_the_readme_test_command() -> None:
 def test_readme_links_exist() -> None:
     for target in re.findall(r"\]\(((?!https?:)[^)#]+)\)", README):
         assert (ROOT / target).exists(), f"README links to missing {target}"
+
+
+def test_sample_topology_ships_in_the_package() -> None:
+    """`pip install . && airra demo` needs the sample services file inside the installed package."""
+    import tomllib
+
+    import airra
+    from airra.topology import DEFAULT_SERVICES_FILE
+
+    package_dir = Path(airra.__file__).resolve().parent
+    assert DEFAULT_SERVICES_FILE.is_relative_to(package_dir)
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["airra"]
+    assert any(DEFAULT_SERVICES_FILE.relative_to(package_dir).match(pattern) for pattern in patterns)
+    assert (ROOT / "data" / "services.yaml").resolve() == DEFAULT_SERVICES_FILE
