@@ -29,7 +29,7 @@ class ActionType(StrEnum):
 
 
 class Scope(StrEnum):
-    """What an action touches."""
+    """Part of the system an action touches."""
 
     POD = "pod"
     DEPLOYMENT = "deployment"

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 
 class AlertSource(StrEnum):
-    """Where an alert came from."""
+    """Origin of an alert."""
 
     ALERTMANAGER_WEBHOOK = "alertmanager_webhook"
     ALERTMANAGER_SLACK = "alertmanager_slack"

@@ -251,7 +251,7 @@ def _elevated_downstream(names: Iterable[str],
     """
     # This loop runs once per downstream service, thousands of times on a large
     # graph, so it reads plain floats with local names and inlines
-    # is_error_ratio_elevated (the tests check both give the same answer).
+    # is_error_ratio_elevated (the tests check that both give the same result).
     error_signal, rate_signal = Signal.ERROR_RATIO, Signal.REQUEST_RATE
     min_rate, threshold = MIN_RATE_FOR_ERROR_RATIO_RPS, ELEVATED_ERROR_RATIO
     elevated: list[str] = []

@@ -401,7 +401,7 @@ def render_calibration_report(summary: CalibrationSummary) -> str:
 
 
 def _no_records(path: Path) -> list[str]:
-    """Explain an empty report: a new store, or one whose every line was skipped (the warnings say why)."""
+    """Explain an empty report: a new store, or one whose every line was skipped (the warnings give the reasons)."""
     skipped = count_stored_lines(path)
     if skipped:
         return [f"No readable records in {path}: all {skipped} lines were skipped; the warnings name each line and why."]
@@ -419,7 +419,9 @@ def _render_totals(summary: CalibrationSummary) -> list[str]:
         lines.append("No verified outcomes yet, so there is nothing to calibrate.")
         return lines
 
-    assert summary.overall_accuracy is not None and summary.ece is not None and summary.brier_score is not None
+    assert summary.overall_accuracy is not None
+    assert summary.ece is not None
+    assert summary.brier_score is not None
     success_rule = (
         "SUCCESS and PARTIAL_SUCCESS count as successes"
         if summary.partial_success_counts
@@ -442,7 +444,9 @@ def _render_bins(summary: CalibrationSummary) -> list[str]:
     for b in summary.bins:
         if b.count == 0:
             continue
-        assert b.mean_confidence is not None and b.success_rate is not None and b.abs_error is not None
+        assert b.mean_confidence is not None
+        assert b.success_rate is not None
+        assert b.abs_error is not None
         flag = "  (few samples)" if b.too_few else ""
         flagged = flagged or b.too_few
         lines.append(

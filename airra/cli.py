@@ -1,7 +1,7 @@
 """The ``airra`` command line.
 
-Each subcommand lives in ``airra.commands.<name>`` as ``run(args, settings)``
-returning an exit code; modules are imported only when their command runs,
+Each subcommand lives in ``airra.commands.<name>`` as ``run(args, settings)``,
+which returns an exit code. A module is imported only when its command runs,
 so ``airra analyze`` never loads the Slack app.
 """
 

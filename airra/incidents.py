@@ -654,7 +654,7 @@ class IncidentTracker:
 class _WorkingSet:
     """Open and recently resolved incidents, read once per batch and saved once at its end.
 
-    ``recent`` holds the incidents resolved since ``recent_since`` (those a firing alert may
+    ``recent`` contains the incidents resolved since ``recent_since`` (those a firing alert may
     reopen). Those resolved since the earlier ``closed_since`` are read only when a resolved
     alert matches no open incident, because a file store keeps them on disk.
     """

@@ -30,7 +30,7 @@ DEFAULT_SERVICES_FILE = Path(__file__).resolve().parent / "data" / "services.yam
 
 
 class ServiceKind(StrEnum):
-    """What a service is. Every kind but ``service`` is protected."""
+    """Kind of a service. Every kind but ``service`` is protected."""
 
     SERVICE = "service"
     DATABASE = "database"

@@ -6,7 +6,7 @@ has an Approve button. The other is a bare Bolt ``AsyncApp`` behind the
 same aiohttp adapter (``bot.server``), whose ``/airra`` command and Approve
 action listeners only acknowledge. A burst of correctly signed requests
 (half ``/airra status`` and ``/airra blast payment-service``, half Approve
-clicks) hits each server at once; the latency of each request is the time
+clicks) hits each server at once. The latency of each request is the time
 until its full HTTP response.
 
 The Slack Web API stand-in that receives both apps' replies runs in a

@@ -7,9 +7,9 @@ with 429 and ``Retry-After``. The bot posts at most one message per second
 per channel, as ``SlackPoster`` does in production.
 
 Measured: the time from the first webhook until every alert is attached to
-an incident, every card is posted and the bot's background work is done; the
-peak resident memory during the storm; and from the stand-in's record, the
-cards and updates per service and the rate-limited calls.
+an incident, every card is posted and the bot's background work is done.
+Also the peak resident memory during the storm, and, from the stand-in's
+record, the cards and updates per service and the rate-limited calls.
 
 Run: ``python -m bench.alert_storm`` (``--smoke`` for 60 alerts over 6 services).
 """
@@ -38,7 +38,7 @@ MODULE = "bench.alert_storm"
 CHANNEL = "C0BENCHSTORM"
 ALERTS_PER_WEBHOOK = 10
 RATE_LIMITED_CALLS = 5
-"""chat.postMessage calls, and as many chat.update calls, that the stand-in answers with 429."""
+"""chat.postMessage calls, and as many chat.update calls, that the stand-in rejects with 429."""
 RETRY_AFTER_S = 1
 PRODUCTION_POST_INTERVAL_S = 1.0
 
@@ -143,7 +143,9 @@ def run(*, smoke: bool, command: str, alerts: int | None = None, services: int |
         duration_s: float | None = None, post_interval_s: float | None = None) -> BenchResult:
     alert_count = alerts or (60 if smoke else 1000)
     service_count = services or (6 if smoke else 20)
-    duration = duration_s if duration_s is not None else (0.3 if smoke else 10.0)
+    duration = duration_s
+    if duration is None:
+        duration = 0.3 if smoke else 10.0
     if post_interval_s is None:
         post_interval_s = 0.0 if smoke else PRODUCTION_POST_INTERVAL_S
     result = BenchResult("alert_storm", "Alert storm", command, smoke)

@@ -152,7 +152,9 @@ async def measure(directory: Path, *, services: list[str], repeats: int, settle_
 def run(*, smoke: bool, command: str, repeats: int = 5, query_delays_ms: list[float] | None = None) -> BenchResult:
     """Measure once per added query evaluation time: as measured on this loopback Prometheus, and slower."""
     services = ["payment-service"] if smoke else ["payment-service", "orders", "inventory", "api-gateway", "frontend"]
-    delays = query_delays_ms if query_delays_ms is not None else ([0.0] if smoke else [0.0, PRODUCTION_QUERY_MS])
+    delays = query_delays_ms
+    if delays is None:
+        delays = [0.0] if smoke else [0.0, PRODUCTION_QUERY_MS]
     result = BenchResult("alert_to_card", "Alert to card on real Prometheus", command, smoke)
     result.add("incidents per configuration (one per service)", len(services), key="incidents")
 

@@ -173,7 +173,7 @@ def parser(description: str) -> argparse.ArgumentParser:
     """Return an argument parser with the options every benchmark takes, and quiet the bot's logs.
 
     The bot logs a line per pipeline stage and warns about every metric it
-    cannot read; at benchmark sizes that output would bury the result block.
+    cannot read. At benchmark sizes that output would bury the result block.
     """
     logging.basicConfig(level=logging.ERROR)
     arguments = argparse.ArgumentParser(description=description)

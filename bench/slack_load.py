@@ -149,7 +149,7 @@ class ServerChild:
         self.ready_timeout_s = ready_timeout_s
         self.process: subprocess.Popen[str] | None = None
         self.info: dict[str, Any] = {}
-        # The child's log goes to a file: a pipe nobody reads during the run would fill up and block it.
+        # The child's log goes to a file: a pipe that is not read during the run would fill up and block it.
         self._log = tempfile.TemporaryFile(mode="w+", prefix="airra-bench-child-")
 
     def start(self) -> ServerChild:

@@ -87,11 +87,11 @@ def describe_error(error: BaseException, *, where: str = "a Slack request", inci
 
 
 def make_error_handler(*, metrics: BotMetrics | None = None) -> ErrorHandler:
-    """Return a Bolt global error handler that counts the error and tells the user.
+    """Return a Bolt global error handler that counts the error and reports it to the user.
 
     The message goes out through ``respond`` when the request has a
     response_url (commands, actions), else as an ephemeral message to the
-    user in the request's channel; a request with neither is only logged.
+    user in the request's channel. A request with neither is only logged.
 
     NOTE: in slack_bolt 1.30, when a listener raises right after ``ack()``,
     before Bolt's runner polls the ack (every 10 ms), Bolt drops the ack and

@@ -122,7 +122,7 @@ class IncidentFlows:
     def spawn(self, coroutine: Coroutine[Any, Any, Any], *, name: str, incident_id: str | None = None) -> asyncio.Task[Any]:
         """Run a flow step in the background; an error it raises is logged and reported in the incident thread.
 
-        Started while the server answers Slack requests (a listener's step, or the
+        Started while the server serves Slack requests (a listener's step, or the
         analysis of an alert), the step first waits until no Slack request is in
         flight, at most ``SlackTraffic.max_delay_s``, so that its CPU work does not
         delay the acknowledgements. The task exists at once, so ``drain()`` waits for it.
@@ -829,8 +829,8 @@ class IncidentFlows:
         """Propose again with the category and action the rejecting operator named.
 
         The named action is proposed when the simulation recommends it for the
-        category; otherwise the best action for the category is, and the
-        thread says why the named one was not.
+        category. Otherwise the best action for the category is proposed, and the
+        thread explains why the named one was not.
         """
         incident = self.tracker.get(record.incident_id)
         if incident is None or not incident.is_open or not incident.firing:

@@ -24,7 +24,7 @@ class _Entry:
 
 
 class KeyedLocks:
-    """One ``asyncio.Lock`` per key, kept while a task holds or waits for it."""
+    """One ``asyncio.Lock`` per key, kept while a task has acquired it or waits for it."""
 
     def __init__(self) -> None:
         self._entries: dict[str, _Entry] = {}

@@ -5,9 +5,9 @@ response is produced on the one event loop that also runs the listeners'
 follow-up work (replies, metric reads, approval records) and the flows'
 background steps. Under a burst of requests that work would run between
 the acknowledgements and delay them. ``SlackTraffic`` counts the Slack
-requests the server is serving; follow-up work waits until none is in
-flight, or at most ``max_delay_s``, so it is late by a fraction of a
-second under load and never starves.
+requests the server is serving. Follow-up work waits until none is in
+flight, or at most ``max_delay_s``, so under load it starts a fraction of a
+second late but never starves.
 
 The server's request handler makes its ``SlackTraffic`` the current one
 while it serves a request (``serving``), and Bolt starts each listener as a

@@ -12,7 +12,7 @@ from airra.actions import ActionParams, ActionType
 
 
 class ServiceState(BaseModel):
-    """What the cluster knows about a service, used to check prerequisites."""
+    """State of a service as the cluster reports it, used to check prerequisites."""
 
     service: str
     replicas: int | None = None
@@ -46,7 +46,7 @@ class ExecutionStatus(StrEnum):
 
 
 class ExecutionResult(BaseModel):
-    """What an execution (or a rollback) did.
+    """Outcome of an execution or a rollback.
 
     ``saved_state`` is everything needed to undo the action; it is persisted
     with the result, so a rollback works after a restart.

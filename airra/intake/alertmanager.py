@@ -3,7 +3,7 @@
 One notification carries one alert group. The group's ``status`` is
 "firing" while any alert fires, so each alert's own ``status`` is what
 counts. Firing alerts carry the zero time ``0001-01-01T00:00:00Z`` as
-``endsAt``; it becomes ``ends_at=None``. ``truncatedAlerts`` says how many
+``endsAt``; it becomes ``ends_at=None``. ``truncatedAlerts`` is the number of
 alerts ``max_alerts`` left out. Keys added by newer Alertmanager versions
 (``notification_reason``, ``routeLabels``, ...) are kept in ``extra``.
 """

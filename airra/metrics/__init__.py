@@ -3,10 +3,10 @@
 A reading is either a float or explicitly unavailable with its reason. An
 empty result is "no series", never zero, and NaN never reaches a threshold.
 
-A source may also read many services at once (``BatchMetricsSource``);
-callers that read many services go through the module-level ``read_many``,
-which uses the batched read when the source has one and falls back to one
-``read`` per service otherwise.
+A source may also read many services at once (``BatchMetricsSource``).
+Callers that read many services go through the module-level ``read_many``.
+It uses the batched read when the source has one, and otherwise one
+``read`` per service.
 """
 
 from __future__ import annotations

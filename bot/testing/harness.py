@@ -110,7 +110,7 @@ class LocalBot:
         await self.stop()
 
     async def post_webhook(self, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        """POST an Alertmanager webhook body to the bot; return the status and JSON answer."""
+        """POST an Alertmanager webhook body to the bot; return the status and the JSON body."""
         assert self._session is not None, "start() the LocalBot first"
         headers = {}
         if self.settings.webhook_token is not None:

@@ -5,7 +5,7 @@ with Slack's response shapes and errors, so the bot runs against slack_sdk's
 real ``AsyncWebClient`` (``base_url=standin.base_url``). It checks the bearer
 token, enforces Block Kit limits the way Slack does (``invalid_blocks`` with
 JSON pointers, ``msg_blocks_too_long``, ``msg_too_long``), returns 429 with
-``Retry-After`` when a test asks, and records every message, update,
+``Retry-After`` when a test requests it, and records every message, update,
 ephemeral, reaction and view so tests can read the conversation back.
 
 It also serves ``response_url`` endpoints, because Bolt's ``respond()``
@@ -533,7 +533,7 @@ class SlackApiStandIn:
             # thread_ts. The stand-in rejects it because such a reply is a bug in the bot.
             raise MethodError("thread_not_found")
         if thread_ts is not None:
-            # Slack asks for the parent's ts here; a reply to a reply is filed under the parent.
+            # Slack expects the parent's ts here; a reply to a reply is filed under the parent.
             thread_ts = self.message(channel, thread_ts).get("thread_ts", thread_ts)  # type: ignore[union-attr]
 
         message = self._store_message(channel, text, blocks, thread_ts)

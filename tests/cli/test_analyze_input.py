@@ -74,7 +74,7 @@ def test_analyze_accepts_byte_order_mark(airra: Callable[..., CliRun], tmp_path:
 
 def test_analyze_unknown_category_reasoning(airra: Callable[..., CliRun], tmp_path: Path) -> None:
     # An alert name that matches no rule: unknown, no candidate fits, and the
-    # reasoning says to escalate once.
+    # reasoning asks to escalate, once.
     path = tmp_path / "alert.json"
     path.write_text(json.dumps({**ALERT, "labels": {"alertname": "Zzz", "service": "orders"}}), encoding="utf-8")
 

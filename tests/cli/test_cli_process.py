@@ -69,7 +69,7 @@ def test_unexpected_error_verbose_raises(airra: Callable[..., CliRun], monkeypat
 
 
 def test_verbose_after_command_raises(airra: Callable[..., CliRun], monkeypatch: pytest.MonkeyPatch) -> None:
-    # The error message says "run again with --verbose"; users add it at the end.
+    # The error message contains "run again with --verbose"; users add it at the end.
     def broken(*_: object) -> int:
         raise ZeroDivisionError("division by zero")
 

@@ -77,7 +77,7 @@ def test_simulate_protected_service_explains(airra: Callable[..., CliRun], tmp_p
 
 
 def test_simulate_lists_actions_left_out(airra: Callable[..., CliRun]) -> None:
-    # payment-provider is external and allows no action: the report says why nothing was simulated.
+    # payment-provider is external and allows no action: the report explains why nothing was simulated.
     run = airra("simulate", "payment-provider", "network_issue")
 
     assert run.code == 0, run.err

@@ -1,6 +1,6 @@
 """An executor wired to the fake exporter: a restart restarts the exporter's service.
 
-It stands where the Kubernetes executor stands in production, so the
+It takes the Kubernetes executor's place, so the
 end-to-end test exercises the bot's real execution path while the
 effect of an action shows up in the real Prometheus.
 """
