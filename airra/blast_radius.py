@@ -13,14 +13,14 @@ blast weight. The level and the urgency multiplier follow from S.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SkipValidation
 
 from airra.criticality import Criticality
-from airra.metrics import MetricsSnapshot, MetricsSource, Signal, read_many
+from airra.metrics import MetricsSource, Signal, SignalColumn, read_columns
 from airra.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -80,12 +80,16 @@ class BlastAssessment(BaseModel):
     service: str
     score: float = Field(ge=0, le=1)
     level: BlastLevel
-    downstream: dict[str, int] = Field(description="downstream service name -> hop distance")
+    # Not validated entry by entry: the calculator takes it from the topology's
+    # traversal. On a shared back end it lists thousands of services, and
+    # validating them took longer than the rest of the assessment.
+    downstream: SkipValidation[dict[str, int]] = Field(
+        description="downstream service name -> hop distance, nearest first")
     affected_services_count: int = Field(ge=0)
     request_rate: float | None = Field(description="measured requests per second; None when unavailable")
     effective_request_rate: float = Field(description="request rate used in the score: measured or assumed")
     error_propagation: float = Field(ge=0, le=1, description="share of downstream services with elevated errors")
-    elevated_downstream: list[str] = Field(default_factory=list)
+    elevated_downstream: list[str] = Field(default_factory=list, description="nearest first")
     criticality: Criticality
     estimated_users_impacted: int = Field(ge=0)
     revenue_impact_per_hour: float = Field(ge=0, description="dollars per hour")
@@ -158,26 +162,26 @@ class BlastRadiusCalculator:
         spec = self.topology.service(service)
         downstream = self.topology.downstream(service)
 
-        # One batched read for the service and everything downstream: against
-        # Prometheus that is one query per signal instead of two per service.
-        downstream_names = sorted(downstream)
-        snapshots = await read_many(self.metrics, [service, *downstream_names], DOWNSTREAM_SIGNALS)
+        # One read for the service and everything downstream, by signal. Against
+        # Prometheus that is one query per signal instead of two per service. A
+        # shared back end can have thousands of services downstream, and plain
+        # floats cost far less than a snapshot for each.
+        columns = await read_columns(self.metrics, [service, *downstream], DOWNSTREAM_SIGNALS)
+        errors, rates = columns[Signal.ERROR_RATIO], columns[Signal.REQUEST_RATE]
         assumptions: list[str] = []
 
-        own = snapshots[service]
-        request_rate = own.value(Signal.REQUEST_RATE)
+        request_rate = rates.value(service)
         if request_rate is None:
-            reason = own.unavailable().get(Signal.REQUEST_RATE, "not read")
             effective_rate = ASSUMED_REQUEST_RATE_RPS
             assumptions.append(
-                f"request rate of {service} unavailable ({reason}); assumed "
+                f"request rate of {service} unavailable ({rates.reason(service)}); assumed "
                 f"{ASSUMED_REQUEST_RATE_RPS:g} req/s, which puts the volume term at its maximum "
                 "and bases the user and revenue estimates on that rate"
             )
         else:
             effective_rate = max(0.0, request_rate)
 
-        elevated, propagation_assumptions = _elevated_downstream(downstream_names, snapshots)
+        elevated, propagation_assumptions = _elevated_downstream(downstream, errors, rates)
         assumptions.extend(propagation_assumptions)
         propagation = len(elevated) / len(downstream) if downstream else 0.0
 
@@ -189,8 +193,7 @@ class BlastRadiusCalculator:
             service=service,
             score=score,
             level=blast_level(score),
-            # downstream_names is already in name order and sorting is stable, so a sort by hops gives (hops, name).
-            downstream={name: downstream[name] for name in sorted(downstream_names, key=downstream.__getitem__)},
+            downstream=downstream,
             affected_services_count=len(downstream),
             request_rate=request_rate,
             effective_request_rate=effective_rate,
@@ -242,35 +245,38 @@ def act_decision(level: BlastLevel, confidence: float) -> ActDecision:
                        reasoning=f"{level.value} blast radius: wait and observe")
 
 
-def _elevated_downstream(names: Iterable[str],
-                         snapshots: Mapping[str, MetricsSnapshot]) -> tuple[list[str], list[str]]:
-    """Return the downstream services with elevated errors, and the assumptions made.
+def _elevated_downstream(downstream: Mapping[str, int], errors: SignalColumn,
+                         rates: SignalColumn) -> tuple[list[str], list[str]]:
+    """Return the downstream services with elevated errors, in hop order, and the assumptions made.
 
     A downstream service whose error ratio is unavailable counts as elevated:
-    assuming it is hit is the conservative choice for a blast estimate.
+    assuming it is hit is the conservative choice for a blast estimate. A high
+    error ratio with an unavailable request rate counts too: without the rate
+    it cannot be dismissed as noise.
     """
-    # This loop runs once per downstream service, thousands of times on a large
-    # graph, so it reads plain floats with local names and inlines
-    # is_error_ratio_elevated (the tests check that both give the same result).
-    error_signal, rate_signal = Signal.ERROR_RATIO, Signal.REQUEST_RATE
-    min_rate, threshold = MIN_RATE_FOR_ERROR_RATIO_RPS, ELEVATED_ERROR_RATIO
-    elevated: list[str] = []
-    assumptions: list[str] = []
-    for name in names:
-        readings = snapshots[name].readings
-        error_reading = readings.get(error_signal)
-        error_ratio = None if error_reading is None else error_reading.value
-        if error_ratio is None:
-            reason = (None if error_reading is None else error_reading.unavailable_reason) or "not read"
-            elevated.append(name)
-            assumptions.append(f"error ratio of downstream {name} unavailable ({reason}); counted as elevated")
-            continue
-        if error_ratio < threshold:
-            continue
+    # These loops run once per downstream service, thousands of times on a large
+    # graph, so they compare plain floats and inline is_error_ratio_elevated
+    # (the tests check that both give the same result).
+    threshold, min_rate = ELEVATED_ERROR_RATIO, MIN_RATE_FOR_ERROR_RATIO_RPS
+    ratio_of, rate_of = errors.values.get, rates.values.get
+    missing = [name for name in errors.unavailable if name in downstream]
+    if not missing:
+        # Every downstream service has an error ratio. Only the few elevated
+        # ones need their hop distance, for the order.
+        elevated = [name for name, ratio in errors.values.items()
+                    if ratio >= threshold and rate_of(name, min_rate) >= min_rate and name in downstream]
+        elevated.sort(key=downstream.__getitem__)
+        return elevated, []
 
-        rate_reading = readings.get(rate_signal)
-        request_rate = None if rate_reading is None else rate_reading.value
-        if request_rate is None or request_rate >= min_rate:
+    elevated = []
+    assumptions = []
+    for name in downstream:
+        ratio = ratio_of(name)
+        if ratio is None:
+            elevated.append(name)
+            assumptions.append(f"error ratio of downstream {name} unavailable ({errors.reason(name)}); "
+                               "counted as elevated")
+        elif ratio >= threshold and rate_of(name, min_rate) >= min_rate:
             elevated.append(name)
     return elevated, assumptions
 
@@ -298,11 +304,14 @@ def render_blast_report(assessment: BlastAssessment) -> str:
     lines.append("")
     lines.append(f"  {'users impacted (est.)':<24}{assessment.estimated_users_impacted:,}")
     lines.append(f"  {'revenue at risk':<24}${assessment.revenue_impact_per_hour:,.2f}/h")
-    if assessment.downstream:
-        hops = ", ".join(f"{name} ({distance})" for name, distance in assessment.downstream.items())
+    # The assessment keeps the traversal's order; a reader looks names up, so show them by hops, then name.
+    by_hops = sorted(assessment.downstream.items(), key=lambda item: (item[1], item[0]))
+    if by_hops:
+        hops = ", ".join(f"{name} ({distance})" for name, distance in by_hops)
         lines.append(f"  {'downstream (hops)':<24}{hops}")
     if assessment.elevated_downstream:
-        lines.append(f"  {'elevated errors':<24}{', '.join(assessment.elevated_downstream)}")
+        elevated = sorted(assessment.elevated_downstream, key=lambda name: (assessment.downstream.get(name, 0), name))
+        lines.append(f"  {'elevated errors':<24}{', '.join(elevated)}")
     for assumption in assessment.assumptions:
         lines.append(f"  assumption: {assumption}")
     return "\n".join(lines)

@@ -7,13 +7,21 @@ A source may also read many services at once (``BatchMetricsSource``).
 Callers that read many services go through the module-level ``read_many``.
 It uses the batched read when the source has one, and otherwise one
 ``read`` per service.
+
+``read_columns`` returns the same values by signal instead of by service:
+one ``SignalColumn`` of plain floats per signal. Callers that look at one or
+two signals of thousands of services use it, such as the blast radius of a
+shared back end: there, one snapshot per service cost more than the traversal
+of the graph. A source may serve it natively
+(``ColumnMetricsSource``); otherwise it is built from ``read_many``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
@@ -141,3 +149,61 @@ async def read_many(source: MetricsSource, services: Sequence[str],
     unique = list(dict.fromkeys(services))
     snapshots = await asyncio.gather(*(source.read(service, signals) for service in unique))
     return dict(zip(unique, snapshots))
+
+
+@dataclass(slots=True)
+class SignalColumn:
+    """One signal for many services: each service asked is in exactly one of the two maps.
+
+    ``values`` maps services to finite floats, in the order they were asked;
+    ``unavailable`` maps every service without a value to the reason.
+    """
+
+    values: dict[str, float] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+    def value(self, service: str) -> float | None:
+        return self.values.get(service)
+
+    def reason(self, service: str) -> str:
+        """Return why ``service`` has no value; "not read" when it was not asked."""
+        return self.unavailable.get(service, "not read")
+
+
+@runtime_checkable
+class ColumnMetricsSource(Protocol):
+    """A ``MetricsSource`` that can also return many services' values by signal.
+
+    The values equal those of ``read_many`` for the same services and signals.
+    """
+
+    async def read(self, service: str, signals: Sequence[Signal]) -> MetricsSnapshot: ...
+
+    async def read_columns(self, services: Sequence[str], signals: Sequence[Signal]) -> dict[Signal, SignalColumn]: ...
+
+
+def columns_from_snapshots(snapshots: Mapping[str, MetricsSnapshot],
+                           signals: Sequence[Signal]) -> dict[Signal, SignalColumn]:
+    """Turn snapshots keyed by service into one column per signal."""
+    columns = {signal: SignalColumn() for signal in dict.fromkeys(signals)}
+    for service, snapshot in snapshots.items():
+        for signal, column in columns.items():
+            reading = snapshot.readings.get(signal)
+            if reading is not None and reading.value is not None:
+                column.values[service] = reading.value
+            else:
+                column.unavailable[service] = (reading.unavailable_reason if reading is not None else None) or "not read"
+    return columns
+
+
+async def read_columns(source: MetricsSource, services: Sequence[str],
+                       signals: Sequence[Signal]) -> dict[Signal, SignalColumn]:
+    """Read ``signals`` of every service in ``services``, one column per signal.
+
+    Uses the source's own ``read_columns`` when it has one, and otherwise
+    ``read_many`` (batched or one ``read`` per service).
+    """
+    columnar = getattr(source, "read_columns", None)
+    if columnar is not None:
+        return await columnar(services, signals)
+    return columns_from_snapshots(await read_many(source, services, signals), signals)

@@ -1,13 +1,16 @@
-"""The blast radius reads its metrics through one batched read when the source offers one."""
+"""The blast radius reads its metrics through one batched or columnar read when the source offers one."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from airra.blast_radius import BlastLevel, BlastRadiusCalculator
-from airra.metrics import BatchMetricsSource, MetricsSnapshot, Signal, read_many
+from airra.blast_radius import BlastLevel, BlastRadiusCalculator, _elevated_downstream, is_error_ratio_elevated
+from airra.metrics import (BatchMetricsSource, ColumnMetricsSource, MetricsSnapshot, Signal, SignalColumn,
+                           read_columns, read_many)
 from airra.topology import Topology
 from tests.core.fakes import TableMetrics
 
@@ -39,7 +42,8 @@ async def test_one_batched_read_for_service_and_downstream(star_topology: Topolo
     assessment = await BlastRadiusCalculator(star_topology, metrics).calculate_blast_radius("core")
 
     assert metrics.reads == []
-    assert metrics.batches == [(("core", "edge", "mid", "side"), (Signal.ERROR_RATIO, Signal.REQUEST_RATE))]
+    # The service first, then its downstream services nearest first.
+    assert metrics.batches == [(("core", "mid", "side", "edge"), (Signal.ERROR_RATIO, Signal.REQUEST_RATE))]
     # side has no error ratio, so it counts as elevated: propagation 2/3.
     # 0.30·0.3 + 0.25·0.5 + 0.25·(2/3) + 0.20·1.0 = 0.5817
     assert assessment.elevated_downstream == ["mid", "side"]
@@ -77,3 +81,100 @@ async def test_helper_uses_the_sources_batched_read() -> None:
     assert metrics.batches == [(("a", "z"), (Signal.ERROR_RATIO,))]
     assert snapshots["a"].value(Signal.ERROR_RATIO) == pytest.approx(0.5)
     assert snapshots["z"].unavailable() == {Signal.ERROR_RATIO: "no series"}
+
+
+class ColumnTableMetrics(TableMetrics):
+    """TableMetrics with a read_columns that records each call and reads only the table."""
+
+    def __init__(self, table: Mapping[str, Mapping[Signal, float]]) -> None:
+        super().__init__(table)
+        self.column_reads: list[tuple[tuple[str, ...], tuple[Signal, ...]]] = []
+
+    async def read_columns(self, services: Sequence[str], signals: Sequence[Signal]) -> dict[Signal, SignalColumn]:
+        self.column_reads.append((tuple(services), tuple(signals)))
+        columns = {signal: SignalColumn() for signal in signals}
+        for service in dict.fromkeys(services):
+            for signal, column in columns.items():
+                value = self.table.get(service, {}).get(signal)
+                if value is None:
+                    column.unavailable[service] = "no series"
+                else:
+                    column.values[service] = float(value)
+        return columns
+
+
+async def test_columnar_source_is_read_once_and_agrees(star_topology: Topology) -> None:
+    metrics = ColumnTableMetrics(TABLE)
+    assert isinstance(metrics, ColumnMetricsSource)
+
+    columnar = await BlastRadiusCalculator(star_topology, metrics).calculate_blast_radius("core")
+    single = await BlastRadiusCalculator(star_topology, TableMetrics(TABLE)).calculate_blast_radius("core")
+
+    assert metrics.reads == []
+    assert metrics.column_reads == [(("core", "mid", "side", "edge"), (Signal.ERROR_RATIO, Signal.REQUEST_RATE))]
+    assert columnar == single
+    assert columnar.elevated_downstream == ["mid", "side"]
+
+
+async def test_fast_path_keeps_hop_order_and_rate_rules(star_topology: Topology) -> None:
+    # Every downstream error ratio is known, so the calculator takes its fast path.
+    # mid's error ratio is high, but its 0.05 req/s is below the 0.1 req/s at which a ratio counts.
+    table = {
+        "core": {Signal.REQUEST_RATE: 50},
+        "edge": {Signal.ERROR_RATIO: 0.2, Signal.REQUEST_RATE: 3},
+        "mid": {Signal.ERROR_RATIO: 0.5, Signal.REQUEST_RATE: 0.05},
+        "side": {Signal.ERROR_RATIO: 0.01},
+    }
+    metrics = ColumnTableMetrics(table)
+
+    assessment = await BlastRadiusCalculator(star_topology, metrics).calculate_blast_radius("core")
+
+    # side's rate is unknown, so its 1 % error ratio cannot be dismissed as noise.
+    assert assessment.elevated_downstream == ["side", "edge"]
+    assert assessment.error_propagation == pytest.approx(2 / 3)
+    assert assessment.assumptions == []
+    single = await BlastRadiusCalculator(star_topology, TableMetrics(table)).calculate_blast_radius("core")
+    assert assessment == single
+
+
+async def test_columns_fall_back_to_snapshots() -> None:
+    metrics = TableMetrics({"a": {Signal.REQUEST_RATE: 3.0, Signal.ERROR_RATIO: 0.25}, "b": {Signal.REQUEST_RATE: 4.0}})
+
+    columns = await read_columns(metrics, ["b", "a", "b"], [Signal.REQUEST_RATE, Signal.ERROR_RATIO])
+
+    assert list(columns) == [Signal.REQUEST_RATE, Signal.ERROR_RATIO]
+    assert columns[Signal.REQUEST_RATE].values == {"b": 4.0, "a": 3.0}
+    assert columns[Signal.REQUEST_RATE].unavailable == {}
+    assert columns[Signal.ERROR_RATIO].values == {"a": 0.25}
+    assert columns[Signal.ERROR_RATIO].unavailable == {"b": "no series"}
+    assert columns[Signal.ERROR_RATIO].value("b") is None
+    assert columns[Signal.ERROR_RATIO].reason("b") == "no series"
+    assert columns[Signal.ERROR_RATIO].reason("never-asked") == "not read"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.none(), st.sampled_from([0.0, 0.009, 0.01, 0.3])),
+                          st.one_of(st.none(), st.sampled_from([0.0, 0.05, 0.1, 40.0])),
+                          st.integers(min_value=1, max_value=4)),
+                min_size=0, max_size=12))
+def test_elevated_set_matches_the_documented_rule(rows: list[tuple[float | None, float | None, int]]) -> None:
+    # Each row is one downstream service: (error ratio or unavailable, request rate or unavailable, hops).
+    names = [f"s{index:02d}" for index in range(len(rows))]
+    downstream = dict(sorted(((name, hops) for name, (_, _, hops) in zip(names, rows)), key=lambda item: item[1]))
+    errors, rates = SignalColumn(), SignalColumn()
+    for name, (ratio, rate, _) in zip(names, rows):
+        if ratio is None:
+            errors.unavailable[name] = "no series"
+        else:
+            errors.values[name] = ratio
+        if rate is None:
+            rates.unavailable[name] = "no series"
+        else:
+            rates.values[name] = rate
+
+    elevated, assumptions = _elevated_downstream(downstream, errors, rates)
+
+    expected = [name for name in downstream
+                if errors.value(name) is None or is_error_ratio_elevated(errors.values[name], rates.value(name))]
+    assert elevated == expected
+    assert len(assumptions) == sum(1 for name in downstream if errors.value(name) is None)
