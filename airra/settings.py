@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     prometheus_username: str | None = Field(default=None, description="basic-auth user for Prometheus")
     prometheus_password: SecretStr | None = Field(default=None, description="basic-auth password for Prometheus")
     prometheus_verify_tls: bool = Field(default=True, description="verify the Prometheus TLS certificate")
+    prometheus_client: Literal["aiohttp", "prometheus-api-client"] = Field(
+        default="aiohttp", description="HTTP client of the PromQL queries: aiohttp on the event loop, "
+                                       "or prometheus-api-client (requests) in worker threads")
     query_timeout_s: float = Field(default=5.0, gt=0, description="timeout of one PromQL query")
     rate_window: str = Field(default="5m", description="range of rate() in the default queries")
     queries_file: Path | None = Field(default=None, description="YAML file overriding the PromQL per signal/service")

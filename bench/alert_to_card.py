@@ -8,7 +8,8 @@ time until the card's ``chat.postMessage`` reaches the Slack stand-in.
 
 The baseline is the slowest single PromQL query the pipeline issues: every
 query ``PrometheusMetrics`` sent is recorded, then each is timed on its own
-against the same Prometheus, and the slowest median is the baseline.
+against the same Prometheus, through the same transport the pipeline used,
+and the slowest median is the baseline.
 
 Run: ``python -m bench.alert_to_card`` (``--smoke`` for one incident).
 Needs Debian's ``prometheus`` package.
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ import yaml
 
 from airra.execution.guards import GuardedExecutor, Guards
 from airra.metrics.prometheus import PrometheusMetrics
+from airra.metrics.transport import QueryTransport
 from airra.runtime import Runtime
 from airra.settings import Settings
 from airra.topology import Topology
@@ -58,29 +59,30 @@ SERVICES = {
 }
 
 
-class RecordingClient:
-    """Wraps the Prometheus client, recording each query and how long it took in the pipeline.
+class RecordingTransport:
+    """Wraps the Prometheus transport, recording each query and how long it took in the pipeline.
 
-    ``delay_s`` adds a wait in the calling thread before each query, standing
-    for the evaluation time of a production Prometheus over real data.
+    ``delay_s`` adds a wait before each query is sent, standing for the
+    evaluation time of a production Prometheus over real data. Concurrent
+    queries wait at the same time, as they would on the server.
     """
 
-    def __init__(self, client: Any, *, delay_s: float = 0.0) -> None:
-        self.client = client
+    def __init__(self, transport: QueryTransport, *, delay_s: float = 0.0) -> None:
+        self.transport = transport
         self.delay_s = delay_s
         self.calls: list[tuple[str, float, float]] = []
-        self._lock = threading.Lock()
 
-    def custom_query(self, query: str, params: dict[str, Any] | None = None, timeout: float | None = None) -> Any:
+    async def query(self, promql: str) -> Any:
         started = time.perf_counter()
         try:
             if self.delay_s:
-                time.sleep(self.delay_s)
-            return self.client.custom_query(query, params=params, timeout=timeout)
+                await asyncio.sleep(self.delay_s)
+            return await self.transport.query(promql)
         finally:
-            finished = time.perf_counter()
-            with self._lock:
-                self.calls.append((query, started, finished))
+            self.calls.append((promql, started, time.perf_counter()))
+
+    async def close(self) -> None:
+        await self.transport.close()
 
 
 def _has_card(local: LocalBot, count: int) -> bool:
@@ -93,7 +95,7 @@ def _has_card(local: LocalBot, count: int) -> bool:
 
 
 async def measure(directory: Path, *, services: list[str], repeats: int, settle_window: bool,
-                  query_delay_s: float = 0.0) -> dict[str, Any]:
+                  query_delay_s: float = 0.0, prometheus_client: str = "aiohttp") -> dict[str, Any]:
     """Run one incident per service through the bot and time it, then time each recorded query alone."""
     services_file = directory / "services.yaml"
     services_file.write_text(yaml.safe_dump(SERVICES), encoding="utf-8")
@@ -109,12 +111,13 @@ async def measure(directory: Path, *, services: list[str], repeats: int, settle_
 
         settings = Settings(services_file=services_file, data_dir=directory / "data",
                             prometheus_url=stack.prometheus.url, rate_window=RATE_WINDOW, query_timeout_s=5,
-                            default_channel=CHANNEL, approvers=["U0BENCHAPP"], auto_enabled=False)
+                            default_channel=CHANNEL, approvers=["U0BENCHAPP"], auto_enabled=False,
+                            prometheus_client=prometheus_client)
         topology = Topology.load(services_file)
         guards = Guards(settings, topology, settings.data_dir / "state")
         metrics = PrometheusMetrics(settings, topology)
-        recorder = RecordingClient(metrics.client, delay_s=query_delay_s)
-        metrics.client = recorder
+        recorder = RecordingTransport(metrics.transport, delay_s=query_delay_s)
+        metrics.transport = recorder
         runtime = Runtime(settings, topology, metrics, GuardedExecutor(ExporterExecutor(stack.exporter), guards),
                           guards)
 
@@ -132,24 +135,27 @@ async def measure(directory: Path, *, services: list[str], repeats: int, settle_
                 pipeline_queries += [call for call in recorder.calls if call[1] < started + latencies[-1]]
                 await local.settle()
 
-        # Each distinct query the pipeline sent, timed alone against the same Prometheus.
+        # Each distinct query the pipeline sent, timed alone against the same Prometheus
+        # through the same transport, so that both sides pay the same client cost.
         alone: dict[str, float] = {}
         cpu_started = time.process_time()
         for promql in dict.fromkeys(call[0] for call in pipeline_queries):
             durations = []
             for _ in range(repeats):
                 started = time.perf_counter()
-                recorder.custom_query(promql, params={"timeout": "5s"}, timeout=5)
+                await recorder.query(promql)
                 durations.append(time.perf_counter() - started)
             alone[promql] = median(durations)
 
         client_cpu_s = (time.process_time() - cpu_started) / max(1, len(alone) * repeats)
+        await metrics.close()
 
     return {"latencies": latencies, "pipeline_queries": pipeline_queries, "alone": alone,
             "client_cpu_s": client_cpu_s}
 
 
-def run(*, smoke: bool, command: str, repeats: int = 5, query_delays_ms: list[float] | None = None) -> BenchResult:
+def run(*, smoke: bool, command: str, repeats: int = 5, query_delays_ms: list[float] | None = None,
+        prometheus_client: str = "aiohttp") -> BenchResult:
     """Measure once per added query evaluation time: as measured on this loopback Prometheus, and slower."""
     services = ["payment-service"] if smoke else ["payment-service", "orders", "inventory", "api-gateway", "frontend"]
     delays = query_delays_ms
@@ -161,8 +167,10 @@ def run(*, smoke: bool, command: str, repeats: int = 5, query_delays_ms: list[fl
     for delay_ms in delays:
         with tempfile.TemporaryDirectory(prefix="airra-bench-card-") as directory:
             data = asyncio.run(measure(Path(directory), services=services, repeats=3 if smoke else repeats,
-                                       settle_window=not smoke, query_delay_s=delay_ms / 1000))
+                                       settle_window=not smoke, query_delay_s=delay_ms / 1000,
+                                       prometheus_client=prometheus_client))
         _report(result, data, delay_ms, expected=len(services))
+    result.notes.append(f"PromQL queries sent with the {prometheus_client} client (AIRRA_PROMETHEUS_CLIENT)")
     return result
 
 
@@ -195,8 +203,9 @@ def _report(result: BenchResult, data: dict[str, Any], delay_ms: float, *, expec
         result.notes.append("the webhooks are posted by the benchmark in Alertmanager's format, so the start time "
                             "is exact; Prometheus scrapes every second with a 5 s rate window")
     else:
-        result.notes.append(f"+{delay_ms:g} ms per query: each query waits that long in its worker thread before "
-                            "it is sent, as a production Prometheus evaluating real data would take")
+        result.notes.append(f"+{delay_ms:g} ms per query: each query waits that long before it is sent, "
+                            "as a production Prometheus evaluating real data would take; concurrent queries "
+                            "wait at the same time")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -205,9 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     arguments.add_argument("--query-delay-ms", type=float, action="append",
                            help="evaluation time added to every query (repeatable; default 0 and "
                                 f"{PRODUCTION_QUERY_MS:g}, only 0 with --smoke)")
+    arguments.add_argument("--prometheus-client", choices=["aiohttp", "prometheus-api-client"], default="aiohttp",
+                           help="HTTP client of the PromQL queries, as AIRRA_PROMETHEUS_CLIENT sets it")
     options = arguments.parse_args(argv)
     result = run(smoke=options.smoke, command=command_line(MODULE, argv), repeats=options.repeats,
-                 query_delays_ms=options.query_delay_ms)
+                 query_delays_ms=options.query_delay_ms, prometheus_client=options.prometheus_client)
     return finish(result, options)
 
 

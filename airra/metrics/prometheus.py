@@ -1,10 +1,13 @@
 """Metrics source that queries a real Prometheus over its HTTP API.
 
-prometheus-api-client's ``PrometheusConnect`` is synchronous, so each query
-runs in a thread of the source's own pool and the queries of one ``read`` run
-concurrently:
-a read costs about one query's latency. Every query has a timeout, sent to
-Prometheus as the ``timeout`` parameter and enforced on the client as well.
+The queries of one ``read`` run concurrently, so a read costs about one
+query's latency. They go through a transport (``airra.metrics.transport``):
+by default aiohttp on the event loop (``airra.metrics.http_api``), or
+prometheus-api-client's ``PrometheusConnect`` in worker threads with
+``AIRRA_PROMETHEUS_CLIENT=prometheus-api-client``, or any synchronous client
+passed in (``airra.metrics.threaded_client``). Every query has a timeout,
+sent to Prometheus as the ``timeout`` parameter and enforced on the client
+as well.
 
 ``read_many`` reads many services with one query per signal, through the
 signal's by-service form (see ``airra.metrics.queries``), and maps each
@@ -24,38 +27,29 @@ others, and an unreachable server.
 
 from __future__ import annotations
 
-import ast
 import asyncio
-import functools
-import json
 import logging
 import math
 import time
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote
-
-import requests
-from requests.adapters import HTTPAdapter
-from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
-from urllib3.util.retry import Retry
 
 from airra.errors import ConfigError, MetricQueryError
 from airra.metrics import MetricsSnapshot, Reading, Signal
+from airra.metrics.http_api import PrometheusHttpApi
 from airra.metrics.queries import BY_SERVICE_LABEL, QueryConfig, escape_regex_value, validate_window
+from airra.metrics.threaded_client import PrometheusClient, ThreadedClientTransport, connect_prometheus_api_client
+from airra.metrics.transport import QueryFailed, QueryTransport
 from airra.settings import Settings
 from airra.topology import ServiceKind, Topology
 
+__all__ = ["MAX_SERVICES_REGEX_CHARS", "PrometheusClient", "PrometheusMetrics"]
+
 log = logging.getLogger(__name__)
 
-# Slack on top of the query timeout before the HTTP client gives up, and twice that
-# before the read stops waiting for the worker thread, so that Prometheus's own
-# timeout error arrives first when the server is slow.
-_CLIENT_SLACK_S = 1.0
-
-# Worker threads for queries: every signal of two concurrent reads at once.
+# Queries in flight at once, in connections or worker threads: every signal of two concurrent reads.
 _POOL_SIZE = 2 * len(Signal)
 
 MAX_SERVICES_REGEX_CHARS = 3000
@@ -64,13 +58,6 @@ MAX_SERVICES_REGEX_CHARS = 3000
 The query travels in the URL, and a proxy in front of Prometheus may reject
 long request lines (nginx's default buffer is 8 KB). The error ratio contains
 the regex twice, so 3,000 characters keep its query near 6.5 KB."""
-
-
-class PrometheusClient(Protocol):
-    """The part of ``PrometheusConnect`` this module uses; tests pass a fake."""
-
-    def custom_query(self, query: str, params: dict[str, Any] | None = None,
-                     timeout: float | None = None) -> Any: ...
 
 
 def _check_override_services(queries: QueryConfig, topology: Topology, *, source: str) -> None:
@@ -83,7 +70,12 @@ def _check_override_services(queries: QueryConfig, topology: Topology, *, source
 
 
 class PrometheusMetrics:
-    """Reads AIRRA's signals from Prometheus with configurable PromQL."""
+    """Reads AIRRA's signals from Prometheus with configurable PromQL.
+
+    ``client`` is a synchronous client with ``PrometheusConnect.custom_query``,
+    run in worker threads; without it the transport is the one that
+    ``settings.prometheus_client`` names. ``close`` releases its connections.
+    """
 
     def __init__(self, settings: Settings, topology: Topology, *, queries: QueryConfig | None = None,
                  client: PrometheusClient | None = None) -> None:
@@ -99,14 +91,11 @@ class PrometheusMetrics:
             queries = QueryConfig.load(settings.queries_file) if settings.queries_file else QueryConfig()
         _check_override_services(queries, topology, source=str(settings.queries_file or "query overrides"))
         self.queries = queries
-        self.client: PrometheusClient = client if client is not None else _connect(settings, _POOL_SIZE)
-        # Not asyncio's default executor: it has min(32, CPUs + 4) threads, too few on small
-        # machines to run every signal of a read at once.
-        self._executor = ThreadPoolExecutor(max_workers=_POOL_SIZE, thread_name_prefix="promql")
+        self.transport: QueryTransport = _transport(settings, client, self.url)
 
-    def close(self) -> None:
-        """Stop the worker threads; queries still running finish in the background."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+    async def close(self) -> None:
+        """Close the transport's connections or stop its worker threads."""
+        await self.transport.close()
 
     async def read(self, service: str, signals: Sequence[Signal]) -> MetricsSnapshot:
         """Read the signals of one service, all queries at once.
@@ -255,28 +244,13 @@ class PrometheusMetrics:
     async def _fetch(self, query: str) -> _Result | str:
         """Return the query's ``data.result``, or the reason the query failed."""
         try:
-            # Prometheus reads a bare number as seconds; it rejects fractions with a unit ("0.5s").
-            call = functools.partial(self.client.custom_query, query, params={"timeout": f"{self.timeout_s:g}"},
-                                     timeout=self.timeout_s + _CLIENT_SLACK_S)
-            result = await asyncio.wait_for(
-                asyncio.get_running_loop().run_in_executor(self._executor, call),
-                timeout=self.timeout_s + 2 * _CLIENT_SLACK_S,
-            )
-        except (asyncio.TimeoutError, requests.Timeout):
-            return f"timeout: no response from Prometheus within {self.timeout_s + _CLIENT_SLACK_S:g}s"
-        except requests.ConnectionError as exc:
-            return f"unreachable: cannot connect to Prometheus at {self.url} ({_root_cause(exc)})"
-        except PrometheusApiClientException as exc:
-            return _api_error_reason(exc)
-        except requests.RequestException as exc:
-            return f"request failed: {exc}"
-        except ValueError as exc:
-            return f"invalid response: Prometheus returned no JSON ({exc})"
+            return _Result(await self.transport.query(query))
+        except QueryFailed as exc:
+            return exc.reason
         except Exception as exc:
             # One broken query must not cost the other readings of the decision.
             log.exception("query failed unexpectedly: %s", query)
             return f"query failed: {type(exc).__name__}: {exc}"
-        return _Result(result)
 
 
 class _Result:
@@ -341,31 +315,13 @@ def _values_by_service(result: Any) -> dict[str, float | str] | str:
     return values
 
 
-def _connect(settings: Settings, pool_size: int) -> PrometheusConnect:
-    headers: dict[str, str] = {}
-    if settings.prometheus_token is not None:
-        headers["Authorization"] = f"Bearer {settings.prometheus_token.get_secret_value()}"
-    auth = None
-    if settings.prometheus_username:
-        password = settings.prometheus_password.get_secret_value() if settings.prometheus_password else ""
-        auth = (settings.prometheus_username, password)
-
-    # One quick retry for a dropped connection only. The client's default retries
-    # 503 responses (Prometheus's query timeout) with backoff, for seconds.
-    retry = Retry(total=1, connect=1, read=0, status=0, backoff_factor=0.1)
-    url = str(settings.prometheus_url).rstrip("/")
-    client = PrometheusConnect(
-        url=url,
-        headers=headers or None,
-        disable_ssl=not settings.prometheus_verify_tls,
-        auth=auth,
-        retry=retry,
-        timeout=settings.query_timeout_s,  # type: ignore[arg-type]
-    )
-    # PrometheusConnect mounts an adapter of 10 connections; with more worker threads
-    # requests would open and discard extra connections, so mount a pool that fits them.
-    client._session.mount(url, HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=pool_size))
-    return client
+def _transport(settings: Settings, client: PrometheusClient | None, url: str) -> QueryTransport:
+    """Build the transport: the client passed in, in threads, or the one the settings name."""
+    if client is None and settings.prometheus_client == "prometheus-api-client":
+        client = connect_prometheus_api_client(settings, _POOL_SIZE)
+    if client is not None:
+        return ThreadedClientTransport(client, url=url, timeout_s=settings.query_timeout_s, pool_size=_POOL_SIZE)
+    return PrometheusHttpApi.from_settings(settings, max_connections=_POOL_SIZE)
 
 
 def _value(result: Any) -> float | str:
@@ -402,33 +358,3 @@ def _number(text: Any) -> float | str:
     if math.isinf(value):
         return f"value is {value:+}"
     return value
-
-
-def _api_error_reason(exc: PrometheusApiClientException) -> str:
-    """Read the error type and message from the client's 'HTTP Status Code N (b'...')' text."""
-    text = str(exc)
-    status = text.split("(", 1)[0].removeprefix("HTTP Status Code").strip()
-    body: dict[str, Any] = {}
-    if "(" in text and text.endswith(")"):
-        try:
-            raw = ast.literal_eval(text[text.index("(") + 1:-1])
-            body = json.loads(raw) if isinstance(raw, (bytes, str)) else {}
-        except (ValueError, SyntaxError):
-            body = {}
-    if isinstance(body, dict) and body.get("errorType"):
-        return f"{body['errorType']}: {body.get('error', 'no message')}"
-    return f"HTTP {status or 'error'}: {text[:200]}"
-
-
-def _root_cause(exc: BaseException) -> str:
-    """Return the innermost error of a chain, e.g. "Connection refused" of a ConnectionRefusedError."""
-    seen: set[int] = set()
-    while id(exc) not in seen:
-        seen.add(id(exc))
-        inner = exc.__cause__ or exc.__context__
-        if inner is None:
-            break
-        exc = inner
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__

@@ -12,7 +12,9 @@ from prometheus_api_client import PrometheusApiClientException
 
 from airra.errors import ConfigError, MetricQueryError, UnknownServiceError
 from airra.metrics import MetricsSource, Signal
+from airra.metrics.http_api import PrometheusHttpApi
 from airra.metrics.prometheus import PrometheusMetrics
+from airra.metrics.threaded_client import ThreadedClientTransport
 from airra.settings import Settings
 from airra.topology import Topology
 
@@ -207,10 +209,13 @@ def test_bad_window_is_config_error(prom_settings: Settings, topology: Topology)
                           client=FakeClient({}))
 
 
-def test_real_client_gets_auth(prom_settings: Settings, topology: Topology) -> None:
+def test_prometheus_api_client_gets_auth(prom_settings: Settings, topology: Topology) -> None:
     configured = Settings(prometheus_url="https://prom.test:9090/", prometheus_token="t0k",  # type: ignore[arg-type]
-                          prometheus_verify_tls=False, data_dir=prom_settings.data_dir)
-    client = PrometheusMetrics(configured, topology).client
+                          prometheus_verify_tls=False, prometheus_client="prometheus-api-client",
+                          data_dir=prom_settings.data_dir)
+    transport = PrometheusMetrics(configured, topology).transport
+    assert isinstance(transport, ThreadedClientTransport)
+    client = transport.client
 
     assert client.url == "https://prom.test:9090"  # type: ignore[attr-defined]
     assert client.headers == {"Authorization": "Bearer t0k"}  # type: ignore[attr-defined]
@@ -218,3 +223,22 @@ def test_real_client_gets_auth(prom_settings: Settings, topology: Topology) -> N
     adapter = client._session.get_adapter("https://prom.test:9090/api/v1/query")  # type: ignore[attr-defined]
     assert adapter._pool_maxsize == 2 * len(Signal)
     assert adapter.max_retries.status == 0
+
+
+def test_aiohttp_is_default_transport(prom_settings: Settings, topology: Topology) -> None:
+    configured = Settings(prometheus_url="https://prom.test:9090/", prometheus_token="t0k",  # type: ignore[arg-type]
+                          prometheus_verify_tls=False, data_dir=prom_settings.data_dir)
+    transport = PrometheusMetrics(configured, topology).transport
+
+    assert isinstance(transport, PrometheusHttpApi)
+    assert transport._endpoint == "https://prom.test:9090/api/v1/query"
+    assert transport._headers == {"Authorization": "Bearer t0k"}
+    assert transport.verify_tls is False
+    assert transport.max_connections == 2 * len(Signal)
+    assert transport.timeout_s == 5.0
+
+
+def test_unknown_client_setting_is_rejected(prom_settings: Settings) -> None:
+    with pytest.raises(ValueError, match="prometheus_client"):
+        Settings(prometheus_url="http://prom.test:9090", prometheus_client="httpx",  # type: ignore[arg-type]
+                 data_dir=prom_settings.data_dir)

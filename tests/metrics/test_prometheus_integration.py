@@ -21,7 +21,7 @@ Expected values, worked out from the exporter's load and PromQL semantics:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -53,11 +53,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PromStack]:
         yield started
 
 
+@pytest.fixture(params=["aiohttp", "prometheus-api-client"])
+def client_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """The settings with each of the two HTTP clients, so that every test runs against both."""
+    return settings.model_copy(update={"prometheus_client": request.param})
+
+
 @pytest.fixture
-def metrics(stack: PromStack, settings: Settings, topology: Topology) -> PrometheusMetrics:
-    configured = settings.model_copy(update={"prometheus_url": stack.prometheus.url, "rate_window": RATE_WINDOW,
-                                             "query_timeout_s": 5.0})
-    return PrometheusMetrics(configured, topology)
+async def metrics(stack: PromStack, client_settings: Settings, topology: Topology) -> AsyncIterator[PrometheusMetrics]:
+    configured = client_settings.model_copy(update={"prometheus_url": stack.prometheus.url,
+                                                    "rate_window": RATE_WINDOW, "query_timeout_s": 5.0})
+    source = PrometheusMetrics(configured, topology)
+    yield source
+    await source.close()
 
 
 async def test_request_rate_sums_pods_and_statuses(metrics: PrometheusMetrics) -> None:
@@ -119,7 +127,8 @@ async def test_self_check_lists_kubernetes_signals(metrics: PrometheusMetrics) -
     assert set(missing.values()) == {"no series: the query matched nothing"}
 
 
-async def test_prometheus_errors_become_reasons(stack: PromStack, settings: Settings, topology: Topology) -> None:
+async def test_prometheus_errors_become_reasons(stack: PromStack, client_settings: Settings,
+                                                topology: Topology) -> None:
     queries = QueryConfig({
         Signal.REQUEST_RATE: 'sum(rate(http_requests_total{service="$service"}[$window])',
         Signal.ERROR_RATIO: 'http_requests_total{service="$service"} * on(service) http_requests_total',
@@ -127,10 +136,13 @@ async def test_prometheus_errors_become_reasons(stack: PromStack, settings: Sett
         Signal.LATENCY_P95: "1/0",
         Signal.LATENCY_P99: 'http_requests_total{service="$service"}',
     })
-    configured = settings.model_copy(update={"prometheus_url": stack.prometheus.url, "rate_window": RATE_WINDOW})
+    configured = client_settings.model_copy(update={"prometheus_url": stack.prometheus.url,
+                                                    "rate_window": RATE_WINDOW})
     metrics = PrometheusMetrics(configured, topology, queries=queries)
-
-    reasons = (await metrics.read("orders", list(queries.defaults)[:5])).unavailable()
+    try:
+        reasons = (await metrics.read("orders", list(queries.defaults)[:5])).unavailable()
+    finally:
+        await metrics.close()
 
     assert reasons[Signal.REQUEST_RATE].startswith("bad_data: invalid parameter \"query\": ")
     assert "unclosed left parenthesis" in reasons[Signal.REQUEST_RATE]
@@ -140,30 +152,37 @@ async def test_prometheus_errors_become_reasons(stack: PromStack, settings: Sett
     assert reasons[Signal.LATENCY_P99].startswith("8 series: the query is not aggregated")
 
 
-async def test_stopped_prometheus_is_unreachable(stack: PromStack, settings: Settings, topology: Topology,
+async def test_stopped_prometheus_is_unreachable(stack: PromStack, client_settings: Settings, topology: Topology,
                                                  tmp_path: Path) -> None:
     exporter: FakeExporter = stack.exporter
     with prometheus_server(tmp_path / "second", exporter=exporter, rules={}) as server:
-        configured = settings.model_copy(update={"prometheus_url": server.url, "rate_window": RATE_WINDOW,
-                                                 "query_timeout_s": 2.0})
+        configured = client_settings.model_copy(update={"prometheus_url": server.url, "rate_window": RATE_WINDOW,
+                                                        "query_timeout_s": 2.0})
         metrics = PrometheusMetrics(configured, topology)
-        before = await metrics.read("payment-service", [Signal.AVAILABILITY])
+        try:
+            before = await metrics.read("payment-service", [Signal.AVAILABILITY])
 
-        server.stop()
-        after = await metrics.read("payment-service", [Signal.AVAILABILITY, Signal.REQUEST_RATE])
+            # The first read left an open keep-alive connection, which the stop closes.
+            server.stop()
+            after = await metrics.read("payment-service", [Signal.AVAILABILITY, Signal.REQUEST_RATE])
+        finally:
+            await metrics.close()
 
     assert before.value(Signal.AVAILABILITY) == 1.0
     expected = f"unreachable: cannot connect to Prometheus at {server.url} (Connection refused)"
     assert after.unavailable() == {Signal.AVAILABILITY: expected, Signal.REQUEST_RATE: expected}
 
 
-async def test_query_timeout_is_prometheus_timeout(stack: PromStack, settings: Settings, topology: Topology) -> None:
+async def test_query_timeout_is_prometheus_timeout(stack: PromStack, client_settings: Settings,
+                                                    topology: Topology) -> None:
     # A microsecond is too short for any evaluation, so Prometheus itself gives up.
-    configured = settings.model_copy(update={"prometheus_url": stack.prometheus.url, "rate_window": RATE_WINDOW,
-                                             "query_timeout_s": 1e-6})
+    configured = client_settings.model_copy(update={"prometheus_url": stack.prometheus.url,
+                                                    "rate_window": RATE_WINDOW, "query_timeout_s": 1e-6})
     metrics = PrometheusMetrics(configured, topology)
-
-    snapshot = await metrics.read("orders", [Signal.REQUEST_RATE])
+    try:
+        snapshot = await metrics.read("orders", [Signal.REQUEST_RATE])
+    finally:
+        await metrics.close()
 
     # Prometheus names the stage the deadline passed in: evaluation, or the
     # wait for a query slot when the machine is busy.
@@ -173,8 +192,13 @@ async def test_query_timeout_is_prometheus_timeout(stack: PromStack, settings: S
     )
 
 
-async def test_fractional_timeout_is_accepted(stack: PromStack, settings: Settings, topology: Topology) -> None:
-    configured = settings.model_copy(update={"prometheus_url": stack.prometheus.url, "rate_window": RATE_WINDOW,
-                                             "query_timeout_s": 2.5})
-    snapshot = await PrometheusMetrics(configured, topology).read("orders", [Signal.ERROR_RATIO])
+async def test_fractional_timeout_is_accepted(stack: PromStack, client_settings: Settings,
+                                              topology: Topology) -> None:
+    configured = client_settings.model_copy(update={"prometheus_url": stack.prometheus.url,
+                                                    "rate_window": RATE_WINDOW, "query_timeout_s": 2.5})
+    metrics = PrometheusMetrics(configured, topology)
+    try:
+        snapshot = await metrics.read("orders", [Signal.ERROR_RATIO])
+    finally:
+        await metrics.close()
     assert snapshot.value(Signal.ERROR_RATIO) == pytest.approx(0.2, abs=1e-9)

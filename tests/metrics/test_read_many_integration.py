@@ -9,15 +9,15 @@ they must come out of one query per signal for all the services.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
 from airra.metrics import Signal
-from airra.metrics.prometheus import PrometheusClient, PrometheusMetrics
+from airra.metrics.prometheus import PrometheusMetrics
+from airra.metrics.transport import QueryTransport
 from airra.settings import Settings
 from airra.topology import Topology
 from tests.support.promstack import PromStack, prom_stack
@@ -29,18 +29,19 @@ SETTLE_S = 7.0
 NAN_REASON = "value is NaN (for example 0/0: no requests in the window)"
 
 
-class CountingClient:
-    """Passes queries to the real client and records each one."""
+class CountingTransport:
+    """Passes queries to the real transport and records each one."""
 
-    def __init__(self, client: PrometheusClient) -> None:
-        self.client = client
+    def __init__(self, transport: QueryTransport) -> None:
+        self.transport = transport
         self.queries: list[str] = []
-        self._lock = threading.Lock()
 
-    def custom_query(self, query: str, params: dict[str, Any] | None = None, timeout: float | None = None) -> Any:
-        with self._lock:
-            self.queries.append(query)
-        return self.client.custom_query(query, params=params, timeout=timeout)
+    async def query(self, promql: str) -> Any:
+        self.queries.append(promql)
+        return await self.transport.query(promql)
+
+    async def close(self) -> None:
+        await self.transport.close()
 
 
 @pytest.fixture(scope="module")
@@ -56,18 +57,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PromStack]:
         yield started
 
 
-@pytest.fixture
-def metrics(stack: PromStack, settings: Settings, topology: Topology) -> tuple[PrometheusMetrics, CountingClient]:
+@pytest.fixture(params=["aiohttp", "prometheus-api-client"])
+async def metrics(request: pytest.FixtureRequest, stack: PromStack, settings: Settings,
+                  topology: Topology) -> AsyncIterator[tuple[PrometheusMetrics, CountingTransport]]:
     configured = settings.model_copy(update={"prometheus_url": stack.prometheus.url, "rate_window": RATE_WINDOW,
-                                             "query_timeout_s": 5.0})
+                                             "query_timeout_s": 5.0, "prometheus_client": request.param})
     source = PrometheusMetrics(configured, topology)
-    counting = CountingClient(source.client)
-    source.client = counting
-    return source, counting
+    counting = CountingTransport(source.transport)
+    source.transport = counting
+    yield source, counting
+    await source.close()
 
 
 async def test_request_rates_of_several_services_from_one_query(
-        metrics: tuple[PrometheusMetrics, CountingClient]) -> None:
+        metrics: tuple[PrometheusMetrics, CountingTransport]) -> None:
     source, client = metrics
 
     snapshots = await source.read_many(["orders", "payment-service", "cart"], [Signal.REQUEST_RATE])
@@ -78,7 +81,7 @@ async def test_request_rates_of_several_services_from_one_query(
     assert snapshots["cart"].value(Signal.REQUEST_RATE) == 0.0
 
 
-async def test_one_query_per_signal_with_exact_values(metrics: tuple[PrometheusMetrics, CountingClient]) -> None:
+async def test_one_query_per_signal_with_exact_values(metrics: tuple[PrometheusMetrics, CountingTransport]) -> None:
     source, client = metrics
     signals = [Signal.ERROR_RATIO, Signal.LATENCY_P95, Signal.LATENCY_P99, Signal.AVAILABILITY]
 
@@ -100,7 +103,7 @@ async def test_one_query_per_signal_with_exact_values(metrics: tuple[PrometheusM
         signal: "no series: the query matched nothing for this service" for signal in signals}
 
 
-async def test_batched_values_equal_single_reads(metrics: tuple[PrometheusMetrics, CountingClient]) -> None:
+async def test_batched_values_equal_single_reads(metrics: tuple[PrometheusMetrics, CountingTransport]) -> None:
     source, _ = metrics
     names = ["orders", "payment-service", "cart"]
     signals = [Signal.ERROR_RATIO, Signal.LATENCY_P95, Signal.AVAILABILITY]

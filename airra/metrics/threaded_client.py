@@ -1,0 +1,125 @@
+"""A transport that runs a synchronous Prometheus client in worker threads.
+
+It serves prometheus-api-client's ``PrometheusConnect`` (chosen with
+``AIRRA_PROMETHEUS_CLIENT=prometheus-api-client``) and any object with the
+same ``custom_query``, such as the fakes of the tests. Each query runs in a
+thread of the transport's own pool, so the queries of one read run
+concurrently. Every query has a timeout, sent to Prometheus as the
+``timeout`` parameter and enforced on the client as well.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import functools
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
+
+import requests
+from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from airra.metrics.transport import (
+    CLIENT_SLACK_S,
+    QueryFailed,
+    error_body_reason,
+    no_json_reason,
+    timeout_parameter,
+    timeout_reason,
+    unreachable_reason,
+)
+from airra.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class PrometheusClient(Protocol):
+    """The part of ``PrometheusConnect`` this module uses; tests pass a fake."""
+
+    def custom_query(self, query: str, params: dict[str, Any] | None = None,
+                     timeout: float | None = None) -> Any: ...
+
+
+class ThreadedClientTransport:
+    """Sends each instant query through a synchronous client in a worker thread."""
+
+    def __init__(self, client: PrometheusClient, *, url: str, timeout_s: float, pool_size: int) -> None:
+        self.client = client
+        self.url = url
+        self.timeout_s = timeout_s
+        # Not asyncio's default executor: it has min(32, CPUs + 4) threads, too few on small
+        # machines to run every signal of a read at once.
+        self._executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="promql")
+
+    async def query(self, promql: str) -> Any:
+        """Return the query's ``data.result``.
+
+        Raises:
+            QueryFailed: with the reason the query failed.
+        """
+        call = functools.partial(self.client.custom_query, promql, params={"timeout": timeout_parameter(self.timeout_s)},
+                                 timeout=self.timeout_s + CLIENT_SLACK_S)
+        try:
+            # Twice the slack before the read stops waiting for the thread, so that
+            # the HTTP client's own timeout arrives first.
+            return await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(self._executor, call),
+                                          timeout=self.timeout_s + 2 * CLIENT_SLACK_S)
+        except (asyncio.TimeoutError, requests.Timeout):
+            raise QueryFailed(timeout_reason(self.timeout_s)) from None
+        except requests.ConnectionError as exc:
+            raise QueryFailed(unreachable_reason(self.url, exc)) from None
+        except PrometheusApiClientException as exc:
+            raise QueryFailed(_api_error_reason(exc)) from None
+        except requests.RequestException as exc:
+            raise QueryFailed(f"request failed: {exc}") from None
+        except ValueError as exc:
+            raise QueryFailed(no_json_reason(exc)) from None
+
+    async def close(self) -> None:
+        """Stop the worker threads; queries still running finish in the background."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def connect_prometheus_api_client(settings: Settings, pool_size: int) -> PrometheusConnect:
+    """Build a ``PrometheusConnect`` with the settings' auth and TLS check and a pool of ``pool_size`` connections."""
+    headers: dict[str, str] = {}
+    if settings.prometheus_token is not None:
+        headers["Authorization"] = f"Bearer {settings.prometheus_token.get_secret_value()}"
+    auth = None
+    if settings.prometheus_username:
+        password = settings.prometheus_password.get_secret_value() if settings.prometheus_password else ""
+        auth = (settings.prometheus_username, password)
+
+    # One quick retry for a dropped connection only. The client's default retries
+    # 503 responses (Prometheus's query timeout) with backoff, for seconds.
+    retry = Retry(total=1, connect=1, read=0, status=0, backoff_factor=0.1)
+    url = str(settings.prometheus_url).rstrip("/")
+    client = PrometheusConnect(
+        url=url,
+        headers=headers or None,
+        disable_ssl=not settings.prometheus_verify_tls,
+        auth=auth,
+        retry=retry,
+        timeout=settings.query_timeout_s,  # type: ignore[arg-type]
+    )
+    # PrometheusConnect mounts an adapter of 10 connections; with more worker threads
+    # requests would open and discard extra connections, so mount a pool that fits them.
+    client._session.mount(url, HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=pool_size))
+    return client
+
+
+def _api_error_reason(exc: PrometheusApiClientException) -> str:
+    """Read the error type and message from the client's 'HTTP Status Code N (b'...')' text."""
+    text = str(exc)
+    status = text.split("(", 1)[0].removeprefix("HTTP Status Code").strip()
+    reason = None
+    if "(" in text and text.endswith(")"):
+        try:
+            raw = ast.literal_eval(text[text.index("(") + 1:-1])
+        except (ValueError, SyntaxError):
+            raw = None
+        reason = error_body_reason(raw)
+    return reason or f"HTTP {status or 'error'}: {text[:200]}"

@@ -1,0 +1,95 @@
+"""The contract between ``PrometheusMetrics`` and the HTTP client that sends its instant queries.
+
+A transport sends one PromQL instant query to ``/api/v1/query`` and returns
+the response's ``data.result``. It raises ``QueryFailed`` with the reason a
+reading shows as unavailable for every failure: a timeout, an unreachable
+server, an error response of Prometheus (``bad_data``, ``execution``,
+``timeout`` and others), or a body that is not Prometheus's JSON. Both
+transports word each of these reasons the same way, with the helpers below.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Protocol
+
+CLIENT_SLACK_S = 1.0
+"""Seconds on top of the query timeout before the client gives up.
+
+Prometheus gets the query timeout itself as the ``timeout`` parameter, so its
+own timeout error arrives first when the server is slow."""
+
+
+class QueryFailed(Exception):
+    """An instant query that returned no ``data.result``; ``reason`` is the text its reading shows."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class QueryTransport(Protocol):
+    """Sends instant queries to Prometheus; tests and benchmarks may wrap one."""
+
+    async def query(self, promql: str) -> Any:
+        """Return the ``data.result`` of an instant query.
+
+        Raises:
+            QueryFailed: with the reason, for every failure of the query.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Release the connections and workers of the transport."""
+        ...
+
+
+def timeout_parameter(timeout_s: float) -> str:
+    """Return the ``timeout`` parameter Prometheus accepts for ``timeout_s`` seconds.
+
+    Prometheus reads a bare number as seconds, and rejects a fraction with a
+    unit ("0.5s").
+    """
+    return f"{timeout_s:g}"
+
+
+def timeout_reason(timeout_s: float) -> str:
+    return f"timeout: no response from Prometheus within {timeout_s + CLIENT_SLACK_S:g}s"
+
+
+def unreachable_reason(url: str, exc: BaseException) -> str:
+    return f"unreachable: cannot connect to Prometheus at {url} ({root_cause(exc)})"
+
+
+def no_json_reason(exc: ValueError) -> str:
+    return f"invalid response: Prometheus returned no JSON ({exc})"
+
+
+def error_body_reason(body: Any) -> str | None:
+    """Return "errorType: error" from Prometheus's JSON error body, or None when the body is not one."""
+    if isinstance(body, (bytes, str)):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            return None
+    if isinstance(body, dict) and body.get("errorType"):
+        return f"{body['errorType']}: {body.get('error', 'no message')}"
+    return None
+
+
+def root_cause(exc: BaseException) -> str:
+    """Return the innermost error of a chain, e.g. "Connection refused" of a ConnectionRefusedError."""
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        inner = exc.__cause__ or exc.__context__
+        if inner is None:
+            break
+        exc = inner
+    # asyncio words a refused connection "Connect call failed (host, port)"; its errno has the standard text.
+    if isinstance(exc, OSError) and isinstance(exc.errno, int) and exc.errno > 0:
+        return os.strerror(exc.errno)
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
