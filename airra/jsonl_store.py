@@ -13,6 +13,9 @@ several processes (the bot, a CLI report) may use it at once:
   object (a write torn by a crash, a manual edit) is skipped with a warning
   naming the file and the line number. Reading goes on with the next line,
   so no good record after a bad one is lost.
+- ``iter_parsed`` streams records through a caller's one-step parser, such as
+  pydantic's ``validate_json``, and gives the lines it rejects the same
+  handling as ``iter_records``.
 """
 
 from __future__ import annotations
@@ -24,16 +27,19 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, GetPydanticSchema, ValidationError
+from pydantic_core import core_schema
 
 from airra.errors import StoreError
 
 log = logging.getLogger(__name__)
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+RecordT = TypeVar("RecordT")
 
 # Bad lines logged one by one before the rest are only counted, so a badly
 # damaged file does not flood the log.
@@ -245,18 +251,39 @@ class JsonlStore:
 
         pydantic's JSON validation takes about half the time of ``json.loads``
         followed by ``model_validate``, which dominates a report over a large
-        store. A line that fails takes the slow path: an unreadable line is
-        skipped with the same warning as in ``iter_numbered``, and a readable
-        record that fails validation goes to ``on_invalid`` with its line number.
+        store. A record that fails validation goes to ``on_invalid`` with its
+        line number and is skipped. Unreadable lines are skipped as in ``iter_numbered``.
+        """
+        def validate_record(line_number: int, record: dict[str, Any]) -> ModelT | None:
+            try:
+                return model.model_validate(record)
+            except ValidationError as exc:
+                on_invalid(line_number, exc)
+                return None
+
+        return self.iter_parsed(model.__pydantic_validator__.validate_json, validate_record)
+
+    def iter_parsed(
+        self,
+        parse_line: Callable[[bytes], RecordT],
+        parse_record: Callable[[int, dict[str, Any]], RecordT | None],
+    ) -> Iterator[RecordT]:
+        """Stream the records through ``parse_line``, which parses and validates a raw line in one step.
+
+        A line that ``parse_line`` rejects with a ``ValidationError`` takes the
+        slow path. An unreadable line is skipped with the same warning as in
+        ``iter_numbered``. A JSON object goes to ``parse_record`` with its line
+        number, and ``parse_record`` returns the record, or None to skip it
+        after logging its own warning.
         """
         bad_lines = 0
         for line_number, raw, is_last in self._iter_lines():
             try:
-                validated: ModelT | None = model.model_validate_json(raw)
+                parsed = parse_line(raw)
             except ValidationError:
-                validated = None
-            if validated is not None:
-                yield validated
+                pass
+            else:
+                yield parsed
                 continue
 
             record = _parse_object(raw)
@@ -265,12 +292,9 @@ class JsonlStore:
                 if bad_lines <= MAX_LOGGED_BAD_LINES:
                     log.warning("%s", self._bad_line_message(raw, line_number, is_last=is_last))
                 continue
-            try:
-                validated = model.model_validate(record)
-            except ValidationError as exc:
-                on_invalid(line_number, exc)
-                continue
-            yield validated
+            slow_parsed = parse_record(line_number, record)
+            if slow_parsed is not None:
+                yield slow_parsed
 
         if bad_lines > MAX_LOGGED_BAD_LINES:
             log.warning("%s: %d unreadable lines skipped in total; the readable records were kept", self.path, bad_lines)
@@ -282,19 +306,15 @@ class JsonlStore:
 
         end = self._committed_size()
         with open(self.path, "rb") as handle:
-            line_number = 0
             position = 0
-            while position < end:
-                raw = handle.readline()
-                if not raw:
-                    break
-                line_number += 1
+            for line_number, raw in enumerate(handle, start=1):
                 position += len(raw)
                 if position > end:
                     # Bytes past the size taken under the lock belong to a
                     # write that started after this read began.
                     break
-                if not raw.strip():
+                # isspace() is `not raw.strip()` for a non-empty line, without copying it.
+                if raw.isspace():
                     continue
                 yield line_number, raw, position >= end
 
@@ -329,6 +349,16 @@ def count_stored_lines(path: Path) -> int:
             return sum(1 for raw in handle if raw.strip())
     except (FileNotFoundError, NotADirectoryError):
         return 0
+
+
+def enum_values(enum_type: type[StrEnum]) -> GetPydanticSchema:
+    """Return an ``Annotated`` marker that accepts exactly the values of ``enum_type`` and keeps them as ``str``.
+
+    A reader that only counts and compares the values is spared the enum
+    members and a Python ``.value`` call for each field of each record.
+    """
+    choices = [member.value for member in enum_type]
+    return GetPydanticSchema(lambda _source, _handler: core_schema.literal_schema(choices))
 
 
 def _parse_object(raw: bytes) -> dict[str, Any] | None:

@@ -11,11 +11,15 @@ import json
 import logging
 import multiprocessing
 from pathlib import Path
+from typing import Annotated, Any
 
 import pytest
+from pydantic import TypeAdapter, ValidationError
+from typing_extensions import TypedDict
 
+from airra.categories import Category
 from airra.errors import StoreError
-from airra.jsonl_store import JsonlStore
+from airra.jsonl_store import JsonlStore, enum_values
 
 
 def _store(path: Path) -> JsonlStore:
@@ -210,3 +214,36 @@ def test_two_processes_append_concurrently(tmp_path: Path) -> None:
     assert len(ids) == len(expected)
     assert set(ids) == expected
 
+
+
+class _Count(TypedDict):
+    id: str
+    n: int
+
+
+def test_iter_parsed_fast_and_slow_paths(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "records.jsonl"
+    path.write_bytes(b'{"id":"a","n":1}\n{"id":"b","n":"two"}\nnot json\n \t\n{"id":"c","n":3}\n{"id":"d","n":"skip"}\n')
+    slow_calls: list[tuple[int, dict[str, Any]]] = []
+
+    def parse_record(line_number: int, record: dict[str, Any]) -> _Count | None:
+        slow_calls.append((line_number, record))
+        return None if record["n"] == "skip" else _Count(id=record["id"], n=-line_number)
+
+    with caplog.at_level(logging.WARNING):
+        records = list(_store(path).iter_parsed(TypeAdapter(_Count).validate_json, parse_record))
+
+    assert records == [{"id": "a", "n": 1}, {"id": "b", "n": -2}, {"id": "c", "n": 3}]
+    assert slow_calls == [(2, {"id": "b", "n": "two"}), (6, {"id": "d", "n": "skip"})]
+    assert f"{path}:3: skipped unreadable line (not a JSON object)" in caplog.text
+    assert len(caplog.records) == 1
+
+
+def test_enum_values_keeps_plain_strings() -> None:
+    adapter = TypeAdapter(Annotated[str, enum_values(Category)])
+
+    assert adapter.validate_json(b'"cpu_spike"') == "cpu_spike"
+    assert type(adapter.validate_json(b'"cpu_spike"')) is str
+    assert type(adapter.validate_python(Category.CPU_SPIKE)) is str
+    with pytest.raises(ValidationError):
+        adapter.validate_json(b'"CPU_SPIKE"')
