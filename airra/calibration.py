@@ -29,17 +29,19 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Annotated, Any
 from uuid import uuid4
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from typing_extensions import NotRequired, TypedDict
 
 from airra.actions import ActionType
 from airra.categories import Category
-from airra.jsonl_store import JsonlStore, count_stored_lines
+from airra.jsonl_store import JsonlStore, count_stored_lines, enum_values
 from airra.simulation import posterior_probability, prior_probability
 from airra.verification import VerificationStatus
 
@@ -113,6 +115,41 @@ class ConfidenceOutcomeRecord(BaseModel):
     def is_verified_trial(self) -> bool:
         """True when the action ran and its outcome was measured."""
         return self.action_executed and self.outcome_status in VERIFIED_OUTCOMES
+
+
+class StoredOutcome(TypedDict):
+    """A ``ConfidenceOutcomeRecord`` line as the reports read it: a plain dict, enum fields as their string values.
+
+    It has the model's fields and constraints, all checked inside
+    pydantic-core, so it accepts the same lines as the model, at less
+    cost per line. The model's ``_assume_utc`` does not run, because the
+    calibration report does not read the timestamp. A field with a default
+    in the model may be absent.
+    """
+
+    id: NotRequired[str]
+    # The model's _known_schema as a constraint. A line that fails it is
+    # validated again by the model, whose error names the version and asks for an upgrade.
+    schema_version: NotRequired[Annotated[int, Field(le=SCHEMA_VERSION)]]
+    timestamp: NotRequired[datetime]
+    incident_id: str
+    service_name: str
+    hypothesis_category: Annotated[str, enum_values(Category)]
+    hypothesis_description: NotRequired[str]
+    confidence_score: Annotated[float, Field(ge=0, le=1)]
+    action_type: NotRequired[Annotated[str, enum_values(ActionType)] | None]
+    action_executed: bool
+    outcome_status: NotRequired[Annotated[str, enum_values(VerificationStatus)] | None]
+    outcome_success: NotRequired[bool]
+    before_metrics: NotRequired[dict[str, float | None]]
+    after_metrics: NotRequired[dict[str, float | None]]
+    verification_metrics: NotRequired[dict[str, float | None]]
+    time_to_resolution_seconds: NotRequired[Annotated[float, Field(ge=0)] | None]
+    blast_radius_level: NotRequired[str | None]
+    risk_level: NotRequired[str | None]
+
+
+STORED_OUTCOME = TypeAdapter(StoredOutcome)
 
 
 class CalibrationBin(BaseModel):
@@ -198,21 +235,41 @@ class _CalibrationAccumulator:
         self.pairs: dict[tuple[str, str], _Sums] = {}
         self.squared_error_sum = 0.0
 
-    def add(self, record: ConfidenceOutcomeRecord) -> None:
-        self.total += 1
-        if not record.is_verified_trial:
-            reason = _unverified_reason(record)
-            self.unverified[reason] = self.unverified.get(reason, 0) + 1
-            return
+    def add_all(self, records: Iterable[StoredOutcome]) -> None:
+        """Add every record, in one loop over local names because it runs once per stored record."""
+        successes = _success_statuses(partial_success_counts=self.partial_success_counts)
+        bins, categories, pairs = self.bins, self.categories, self.pairs
+        total = 0
+        squared_error_sum = self.squared_error_sum
 
-        success = counts_as_success(record.outcome_status, partial_success_counts=self.partial_success_counts)
-        outcome = 1.0 if success else 0.0
-        self.squared_error_sum += (record.confidence_score - outcome) ** 2
-        _add(self.bins[confidence_bin(record.confidence_score)], record, success)
-        _add(self.categories.setdefault(record.hypothesis_category.value, _Sums()), record, success)
-        if record.action_type is not None:
-            key = (record.hypothesis_category.value, record.action_type.value)
-            _add(self.pairs.setdefault(key, _Sums()), record, success)
+        for record in records:
+            total += 1
+            status = record.get("outcome_status")
+            if not record["action_executed"] or status not in VERIFIED_OUTCOMES:
+                reason = _unverified_reason(record["action_executed"], status)
+                self.unverified[reason] = self.unverified.get(reason, 0) + 1
+                continue
+
+            success = status in successes
+            confidence = record["confidence_score"]
+            resolution = record.get("time_to_resolution_seconds")
+            squared_error_sum += (confidence - (1.0 if success else 0.0)) ** 2
+            _add(bins[confidence_bin(confidence)], confidence, resolution, success)
+            category = record["hypothesis_category"]
+            sums = categories.get(category)
+            if sums is None:
+                sums = categories[category] = _Sums()
+            _add(sums, confidence, resolution, success)
+            action = record.get("action_type")
+            if action is not None:
+                key = (category, action)
+                sums = pairs.get(key)
+                if sums is None:
+                    sums = pairs[key] = _Sums()
+                _add(sums, confidence, resolution, success)
+
+        self.total += total
+        self.squared_error_sum = squared_error_sum
 
     def summary(self, path: Path) -> CalibrationSummary:
         verified = sum(b.count for b in self.bins)
@@ -256,12 +313,12 @@ class _CalibrationAccumulator:
         )
 
 
-def _add(sums: _Sums, record: ConfidenceOutcomeRecord, success: bool) -> None:
+def _add(sums: _Sums, confidence: float, resolution: float | None, success: bool) -> None:
     sums.count += 1
-    sums.successes += int(success)
-    sums.confidence_sum += record.confidence_score
-    if record.time_to_resolution_seconds is not None:
-        sums.resolution_sum += record.time_to_resolution_seconds
+    sums.successes += success
+    sums.confidence_sum += confidence
+    if resolution is not None:
+        sums.resolution_sum += resolution
         sums.resolution_count += 1
 
 
@@ -279,19 +336,24 @@ def _bin_of(index: int, sums: _Sums) -> CalibrationBin:
     return calibration_bin
 
 
-def _unverified_reason(record: ConfidenceOutcomeRecord) -> str:
-    if not record.action_executed:
+def _unverified_reason(action_executed: bool, status: str | None) -> str:
+    if not action_executed:
         return "not executed"
-    if record.outcome_status is None:
+    if status is None:
         return "not verified"
-    return record.outcome_status.value
+    return status
 
 
-def counts_as_success(status: VerificationStatus | None, *, partial_success_counts: bool) -> bool:
-    """Return True when an outcome status counts as a success."""
-    if status is VerificationStatus.SUCCESS:
-        return True
-    return partial_success_counts and status is VerificationStatus.PARTIAL_SUCCESS
+def counts_as_success(status: VerificationStatus | str | None, *, partial_success_counts: bool) -> bool:
+    """Return True when an outcome status (a ``VerificationStatus`` or its value) counts as a success."""
+    return status in _success_statuses(partial_success_counts=partial_success_counts)
+
+
+def _success_statuses(*, partial_success_counts: bool) -> frozenset[VerificationStatus]:
+    # A StrEnum member hashes and compares as its value, so plain strings find it too.
+    if partial_success_counts:
+        return frozenset({VerificationStatus.SUCCESS, VerificationStatus.PARTIAL_SUCCESS})
+    return frozenset({VerificationStatus.SUCCESS})
 
 
 class ConfidenceTracker:
@@ -325,19 +387,36 @@ class ConfidenceTracker:
 
     def iter_outcomes(self) -> Iterator[ConfidenceOutcomeRecord]:
         """Stream the valid records; a record that fails validation is skipped with a warning."""
-        def skip(line_number: int, exc: ValidationError) -> None:
-            log.warning(
-                "%s:%d: skipped invalid outcome record (%s); the other records are kept",
-                self.path, line_number, _first_error(exc),
-            )
+        yield from self.store.iter_validated(ConfidenceOutcomeRecord, self._skip_invalid)
 
-        yield from self.store.iter_validated(ConfidenceOutcomeRecord, skip)
+    def iter_stored(self) -> Iterator[StoredOutcome]:
+        """Stream the valid records as ``StoredOutcome``, skipping the same records as ``iter_outcomes``.
+
+        The calibration report reads the store this way. A line that
+        ``StoredOutcome`` rejects is validated again by
+        ``ConfidenceOutcomeRecord``, so the warning names the model's error,
+        and a record only the model accepts (one that ``json.loads`` reads but
+        pydantic's JSON parser does not) is still counted.
+        """
+        def validate_record(line_number: int, record: dict[str, Any]) -> StoredOutcome | None:
+            try:
+                return STORED_OUTCOME.validate_python(ConfidenceOutcomeRecord.model_validate(record).model_dump())
+            except ValidationError as exc:
+                self._skip_invalid(line_number, exc)
+                return None
+
+        return self.store.iter_parsed(STORED_OUTCOME.validator.validate_json, validate_record)
+
+    def _skip_invalid(self, line_number: int, exc: ValidationError) -> None:
+        log.warning(
+            "%s:%d: skipped invalid outcome record (%s); the other records are kept",
+            self.path, line_number, _first_error(exc),
+        )
 
     def calculate_calibration(self) -> CalibrationSummary:
         """Aggregate the whole store in one streaming pass."""
         accumulator = _CalibrationAccumulator(self.partial_success_counts)
-        for record in self.iter_outcomes():
-            accumulator.add(record)
+        accumulator.add_all(self.iter_stored())
         summary = accumulator.summary(self.path)
         self._pair_cache = (self._file_state(), {
             (c.category, c.action): (c.successes, c.trials) for c in summary.outcome_counts

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from airra.actions import ActionType
-from airra.calibration import ConfidenceOutcomeRecord, ConfidenceTracker, confidence_bin
+from airra.calibration import ConfidenceOutcomeRecord, ConfidenceTracker, confidence_bin, counts_as_success
 from airra.categories import Category
 from airra.verification import VerificationStatus
 
@@ -203,6 +203,34 @@ def test_newer_schema_skipped_with_hint(tmp_path: Path, caplog: pytest.LogCaptur
     assert tracker.calculate_calibration().total_records == 1
     assert f"{path}:2" in caplog.text
     assert "schema_version 2 is newer than this AIRRA reads (1)" in caplog.text
+
+
+def test_record_only_json_loads_reads_counted(tmp_path: Path) -> None:
+    # A lone surrogate escape: pydantic's JSON parser rejects the line, json.loads and the model accept it.
+    path = tmp_path / "confidence_tracking.jsonl"
+    tracker = _tracker(tmp_path, [_record(0.7, S.SUCCESS)])
+    with path.open("a") as handle:
+        handle.write(json.dumps(_record(0.3, S.NO_CHANGE).model_dump(mode="json") | {"id": "x\ud800"}) + "\n")
+
+    summary = tracker.calculate_calibration()
+
+    # Two verified trials: 0.7 succeeded, 0.3 did not; Brier = (0.3² + 0.3²) / 2 = 0.09.
+    assert summary.total_records == 2
+    assert summary.verified_records == 2
+    assert summary.overall_accuracy == pytest.approx(0.5)
+    assert summary.brier_score == pytest.approx(0.09)
+
+
+@pytest.mark.parametrize(
+    ("status", "partial_success_counts", "expected"),
+    [
+        (S.SUCCESS, False, True), ("success", False, True), ("partial_success", False, False),
+        ("partial_success", True, True), (S.PARTIAL_SUCCESS, True, True), ("no_change", True, False),
+        (None, True, False),
+    ],
+)
+def test_counts_as_success(status: S | str | None, partial_success_counts: bool, expected: bool) -> None:
+    assert counts_as_success(status, partial_success_counts=partial_success_counts) is expected
 
 
 def test_naive_timestamp_read_as_utc() -> None:
