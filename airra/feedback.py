@@ -28,18 +28,20 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated, Any
 from uuid import uuid4
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from typing_extensions import NotRequired, TypedDict
 
 from airra.actions import ActionType
 from airra.categories import Category
-from airra.jsonl_store import JsonlStore, count_stored_lines
+from airra.jsonl_store import JsonlStore, count_stored_lines, enum_values
 
 log = logging.getLogger(__name__)
 
@@ -131,11 +133,55 @@ class OperatorFeedback(BaseModel):
     @model_validator(mode="after")
     def _fill_outcome(self) -> OperatorFeedback:
         if self.incident_outcome is None:
-            if self.feedback_type is FeedbackType.INCIDENT_RESOLVED:
-                self.incident_outcome = IncidentOutcome.RESOLVED
-            elif self.feedback_type is FeedbackType.INCIDENT_ESCALATED:
-                self.incident_outcome = IncidentOutcome.ESCALATED
+            implied = _IMPLIED_OUTCOMES.get(self.feedback_type)
+            if implied is not None:
+                self.incident_outcome = IncidentOutcome(implied)
         return self
+
+
+# The outcome that INCIDENT_RESOLVED and INCIDENT_ESCALATED feedback imply when it names none.
+_IMPLIED_OUTCOMES: dict[str, str] = {
+    FeedbackType.INCIDENT_RESOLVED.value: IncidentOutcome.RESOLVED.value,
+    FeedbackType.INCIDENT_ESCALATED.value: IncidentOutcome.ESCALATED.value,
+}
+
+
+class StoredFeedback(TypedDict):
+    """An ``OperatorFeedback`` line as the reports read it: a plain dict, enum fields as their string values.
+
+    It has the model's fields and constraints, all checked inside
+    pydantic-core, so it accepts the same lines as the model, at less
+    cost per line. It runs none of the model's Python validators, so a
+    reader applies them itself: a timestamp without zone is UTC, a missing
+    one is the time of reading, and ``_IMPLIED_OUTCOMES`` fills a missing
+    outcome. A field with a default in the model may be absent.
+    """
+
+    feedback_id: NotRequired[str]
+    # The model's _known_schema as a constraint. A line that fails it is
+    # validated again by the model, whose error names the version and asks for an upgrade.
+    schema_version: NotRequired[Annotated[int, Field(le=SCHEMA_VERSION)]]
+    timestamp: NotRequired[datetime]
+    incident_id: str
+    service_name: str
+    operator_id: Annotated[str, Field(min_length=1)]
+    operator_name: NotRequired[str | None]
+    feedback_type: Annotated[str, enum_values(FeedbackType)]
+    feedback_text: NotRequired[str]
+    airra_hypothesis_category: NotRequired[Annotated[str, enum_values(Category)] | None]
+    airra_hypothesis_description: NotRequired[str | None]
+    airra_confidence: NotRequired[Annotated[float, Field(ge=0, le=1)] | None]
+    airra_prior_adjustment: NotRequired[float | None]
+    airra_action_type: NotRequired[Annotated[str, enum_values(ActionType)] | None]
+    correct_hypothesis_category: NotRequired[Annotated[str, enum_values(Category)] | None]
+    correct_action_type: NotRequired[Annotated[str, enum_values(ActionType)] | None]
+    incident_outcome: NotRequired[Annotated[str, enum_values(IncidentOutcome)] | None]
+    time_to_resolution_seconds: NotRequired[Annotated[float, Field(ge=0)] | None]
+    notes: NotRequired[str | None]
+    tags: NotRequired[list[str]]
+
+
+STORED_FEEDBACK = TypeAdapter(StoredFeedback)
 
 
 class Mistake(BaseModel):
@@ -214,12 +260,19 @@ class AccuracyMetrics(BaseModel):
     prior_adjustments: list[PriorAdjustment] = Field(description="learned over all feedback, not only the window")
 
 
+# Feedback type -> column of the per-category counts.
 _CATEGORY_COLUMNS = {
-    FeedbackType.HYPOTHESIS_CORRECT: 0,
-    FeedbackType.HYPOTHESIS_INCORRECT: 1,
-    FeedbackType.ACTION_SUCCESSFUL: 2,
-    FeedbackType.ACTION_INAPPROPRIATE: 3,
+    FeedbackType.HYPOTHESIS_CORRECT.value: 0,
+    FeedbackType.HYPOTHESIS_INCORRECT.value: 1,
+    FeedbackType.ACTION_SUCCESSFUL.value: 2,
+    FeedbackType.ACTION_INAPPROPRIATE.value: 3,
 }
+# Feedback type that judges a hypothesis -> 1 when it confirms it, 0 when it corrects it.
+_JUDGEMENTS = {FeedbackType.HYPOTHESIS_CORRECT.value: 1, FeedbackType.HYPOTHESIS_INCORRECT.value: 0}
+_NOT_RECORDED = "(not recorded)"
+
+# (feedback type, AIRRA's category, correct category, AIRRA's action, correct action, incident outcome)
+_Combination = tuple[str, str | None, str | None, str | None, str | None, str | None]
 
 
 # Plain and slotted, because the pass updates it for every record (pydantic's __setattr__ is slow there).
@@ -230,8 +283,25 @@ class _PriorSums:
     confidence_sum: float = 0.0
 
 
+@dataclass
+class _WindowTables:
+    """The per-type, per-category, mistake and outcome counts of one window."""
+
+    by_type: dict[str, int]
+    # category -> [confirmed, corrected, actions successful, actions inappropriate]
+    categories: dict[str, list[int]]
+    mistakes: dict[tuple[str, str], int]
+    better_actions: dict[tuple[str, str], int]
+    outcomes: dict[str, int]
+
+
 class _FeedbackAccumulator:
-    """Running counts over the records of one pass; memory bounded by the category and action sets."""
+    """Running counts over the records of one pass; memory bounded by the category and action sets.
+
+    Each record in the window adds 1 to the count of its combination of
+    categorical fields, and ``metrics`` sums those counts into the report's
+    tables. That keeps the work per record to a few dict operations.
+    """
 
     def __init__(self, start: datetime, end: datetime) -> None:
         self.start = start
@@ -239,58 +309,91 @@ class _FeedbackAccumulator:
         self.after_window = 0
         self.total_records = 0
         self.in_window = 0
-        self.by_type: dict[str, int] = {}
-        self.mistakes: dict[tuple[str, str], int] = {}
-        self.better_actions: dict[tuple[str, str], int] = {}
-        # category -> [confirmed, corrected, actions successful, actions inappropriate]
-        self.categories: dict[str, list[int]] = {}
-        self.outcomes: dict[str, int] = {}
+        self.combinations: dict[_Combination, int] = {}
         self.resolution_sum = 0.0
         self.resolution_count = 0
         self.priors: dict[str, _PriorSums] = {}
 
-    def add(self, feedback: OperatorFeedback) -> None:
-        self.total_records += 1
-        _add_prior_evidence(self.priors, feedback)
-        if feedback.timestamp < self.start:
-            return
-        if feedback.timestamp > self.end:
-            self.after_window += 1
-            return
+    def add_all(self, records: Iterable[StoredFeedback]) -> None:
+        """Count every record, in one loop over local names because it runs once per stored record."""
+        start, end = self.start, self.end
+        priors = self.priors
+        combinations = self.combinations
+        total = in_window = after_window = resolution_count = 0
+        resolution_sum = self.resolution_sum
 
-        self.in_window += 1
-        kind = feedback.feedback_type
-        self.by_type[kind.value] = self.by_type.get(kind.value, 0) + 1
+        for record in records:
+            total += 1
+            kind = record["feedback_type"]
+            confirmed = _JUDGEMENTS.get(kind)
+            if confirmed is not None:
+                _add_prior_evidence(priors, record, confirmed)
 
-        airra_category = feedback.airra_hypothesis_category.value if feedback.airra_hypothesis_category else "(not recorded)"
-        column = _CATEGORY_COLUMNS.get(kind)
-        if column is not None:
-            self.categories.setdefault(airra_category, [0, 0, 0, 0])[column] += 1
+            # OperatorFeedback's timestamp rules: the default is the time of
+            # reading, and a timestamp without zone is UTC.
+            timestamp = record.get("timestamp")
+            if timestamp is None:
+                timestamp = datetime.now(UTC)
+            elif timestamp.tzinfo is None:
+                timestamp = timestamp.replace(tzinfo=UTC)
+            if timestamp < start:
+                continue
+            if timestamp > end:
+                after_window += 1
+                continue
 
-        if kind is FeedbackType.HYPOTHESIS_INCORRECT:
-            if feedback.correct_hypothesis_category is not None:
-                key = (airra_category, feedback.correct_hypothesis_category.value)
-                self.mistakes[key] = self.mistakes.get(key, 0) + 1
-        elif kind is FeedbackType.ACTION_INAPPROPRIATE and feedback.correct_action_type is not None:
-            airra_action = feedback.airra_action_type.value if feedback.airra_action_type else "(not recorded)"
-            key = (airra_action, feedback.correct_action_type.value)
-            self.better_actions[key] = self.better_actions.get(key, 0) + 1
+            in_window += 1
+            combination = (
+                kind,
+                record.get("airra_hypothesis_category"),
+                record.get("correct_hypothesis_category"),
+                record.get("airra_action_type"),
+                record.get("correct_action_type"),
+                record.get("incident_outcome") or _IMPLIED_OUTCOMES.get(kind),
+            )
+            combinations[combination] = combinations.get(combination, 0) + 1
+            resolution = record.get("time_to_resolution_seconds")
+            if resolution is not None:
+                resolution_sum += resolution
+                resolution_count += 1
 
-        if feedback.incident_outcome is not None:
-            self.outcomes[feedback.incident_outcome.value] = self.outcomes.get(feedback.incident_outcome.value, 0) + 1
-        if feedback.time_to_resolution_seconds is not None:
-            self.resolution_sum += feedback.time_to_resolution_seconds
-            self.resolution_count += 1
+        self.total_records += total
+        self.in_window += in_window
+        self.after_window += after_window
+        self.resolution_sum = resolution_sum
+        self.resolution_count += resolution_count
+
+    def tables(self) -> _WindowTables:
+        """Sum the combination counts into the report's tables."""
+        tables = _WindowTables(by_type={}, categories={}, mistakes={}, better_actions={}, outcomes={})
+        for (kind, category, correct_category, action, correct_action, outcome), count in self.combinations.items():
+            tables.by_type[kind] = tables.by_type.get(kind, 0) + count
+            airra_category = category or _NOT_RECORDED
+            column = _CATEGORY_COLUMNS.get(kind)
+            if column is not None:
+                tables.categories.setdefault(airra_category, [0, 0, 0, 0])[column] += count
+
+            if kind == FeedbackType.HYPOTHESIS_INCORRECT and correct_category is not None:
+                key = (airra_category, correct_category)
+                tables.mistakes[key] = tables.mistakes.get(key, 0) + count
+            elif kind == FeedbackType.ACTION_INAPPROPRIATE and correct_action is not None:
+                key = (action or _NOT_RECORDED, correct_action)
+                tables.better_actions[key] = tables.better_actions.get(key, 0) + count
+
+            if outcome is not None:
+                tables.outcomes[outcome] = tables.outcomes.get(outcome, 0) + count
+        return tables
 
     def metrics(self, path: Path, days: int, end: datetime) -> AccuracyMetrics:
-        confirmed = self.by_type.get(FeedbackType.HYPOTHESIS_CORRECT.value, 0)
-        corrected = self.by_type.get(FeedbackType.HYPOTHESIS_INCORRECT.value, 0)
-        successful = self.by_type.get(FeedbackType.ACTION_SUCCESSFUL.value, 0)
-        inappropriate = self.by_type.get(FeedbackType.ACTION_INAPPROPRIATE.value, 0)
+        tables = self.tables()
+        confirmed = tables.by_type.get(FeedbackType.HYPOTHESIS_CORRECT.value, 0)
+        corrected = tables.by_type.get(FeedbackType.HYPOTHESIS_INCORRECT.value, 0)
+        successful = tables.by_type.get(FeedbackType.ACTION_SUCCESSFUL.value, 0)
+        inappropriate = tables.by_type.get(FeedbackType.ACTION_INAPPROPRIATE.value, 0)
         categories = [
             CategoryFeedback(category=name, confirmed=counts[0], corrected=counts[1],
                              actions_successful=counts[2], actions_inappropriate=counts[3])
-            for name, counts in sorted(self.categories.items(), key=lambda item: (-sum(item[1]), item[0]))
+            for name, counts in sorted(tables.categories.items(), key=lambda item: (-sum(item[1]), item[0]))
         ]
         metrics = AccuracyMetrics(
             path=path,
@@ -300,17 +403,17 @@ class _FeedbackAccumulator:
             total_records=self.total_records,
             total_feedback=self.in_window,
             after_window=self.after_window,
-            counts_by_type=dict(sorted(self.by_type.items(), key=lambda item: (-item[1], item[0]))),
+            counts_by_type=dict(sorted(tables.by_type.items(), key=lambda item: (-item[1], item[0]))),
             hypotheses_confirmed=confirmed,
             hypotheses_corrected=corrected,
             hypothesis_accuracy=_rate(confirmed, confirmed + corrected),
             actions_successful=successful,
             actions_inappropriate=inappropriate,
             action_success_rate=_rate(successful, successful + inappropriate),
-            common_mistakes=_top(self.mistakes),
-            better_actions=_top(self.better_actions),
+            common_mistakes=_top(tables.mistakes),
+            better_actions=_top(tables.better_actions),
             category_performance=categories,
-            outcomes=dict(sorted(self.outcomes.items())),
+            outcomes=dict(sorted(tables.outcomes.items())),
             mean_time_to_resolution_s=self.resolution_sum / self.resolution_count if self.resolution_count else None,
             resolution_count=self.resolution_count,
             suggestions=[],
@@ -327,16 +430,18 @@ def _window_start(end: datetime, days: int) -> datetime:
         return datetime.min.replace(tzinfo=UTC)
 
 
-def _add_prior_evidence(priors: dict[str, _PriorSums], feedback: OperatorFeedback) -> None:
-    """Count a confirmed or corrected hypothesis that has a stated confidence."""
-    if feedback.feedback_type not in (FeedbackType.HYPOTHESIS_CORRECT, FeedbackType.HYPOTHESIS_INCORRECT):
+def _add_prior_evidence(priors: dict[str, _PriorSums], record: StoredFeedback, confirmed: int) -> None:
+    """Count a confirmed (1) or corrected (0) hypothesis when it has a category and a stated confidence."""
+    category = record.get("airra_hypothesis_category")
+    confidence = record.get("airra_confidence")
+    if category is None or confidence is None:
         return
-    if feedback.airra_hypothesis_category is None or feedback.airra_confidence is None:
-        return
-    sums = priors.setdefault(feedback.airra_hypothesis_category.value, _PriorSums())
+    sums = priors.get(category)
+    if sums is None:
+        sums = priors[category] = _PriorSums()
     sums.judged += 1
-    sums.confirmed += int(feedback.feedback_type is FeedbackType.HYPOTHESIS_CORRECT)
-    sums.confidence_sum += feedback.airra_confidence - (feedback.airra_prior_adjustment or 0.0)
+    sums.confirmed += confirmed
+    sums.confidence_sum += confidence - (record.get("airra_prior_adjustment") or 0.0)
 
 
 def _prior_adjustments(priors: dict[str, _PriorSums]) -> list[PriorAdjustment]:
@@ -445,15 +550,33 @@ class FeedbackCollector:
 
     def iter_feedback(self) -> Iterator[OperatorFeedback]:
         """Stream the valid records; a record that fails validation is skipped with a warning."""
-        def skip(line_number: int, exc: ValidationError) -> None:
-            error = exc.errors()[0]
-            location = ".".join(str(part) for part in error["loc"]) or "record"
-            log.warning(
-                "%s:%d: skipped invalid feedback record (%s: %s); the other records are kept",
-                self.path, line_number, location, error["msg"],
-            )
+        yield from self.store.iter_validated(OperatorFeedback, self._skip_invalid)
 
-        yield from self.store.iter_validated(OperatorFeedback, skip)
+    def iter_stored(self) -> Iterator[StoredFeedback]:
+        """Stream the valid records as ``StoredFeedback``, skipping the same records as ``iter_feedback``.
+
+        The reports read the store this way. A line that ``StoredFeedback``
+        rejects is validated again by ``OperatorFeedback``, so the warning
+        names the model's error, and a record only the model accepts (one
+        that ``json.loads`` reads but pydantic's JSON parser does not) is
+        still counted.
+        """
+        def validate_record(line_number: int, record: dict[str, Any]) -> StoredFeedback | None:
+            try:
+                return STORED_FEEDBACK.validate_python(OperatorFeedback.model_validate(record).model_dump())
+            except ValidationError as exc:
+                self._skip_invalid(line_number, exc)
+                return None
+
+        return self.store.iter_parsed(STORED_FEEDBACK.validator.validate_json, validate_record)
+
+    def _skip_invalid(self, line_number: int, exc: ValidationError) -> None:
+        error = exc.errors()[0]
+        location = ".".join(str(part) for part in error["loc"]) or "record"
+        log.warning(
+            "%s:%d: skipped invalid feedback record (%s: %s); the other records are kept",
+            self.path, line_number, location, error["msg"],
+        )
 
     def calculate_accuracy_metrics(self, time_period_days: int = 30) -> AccuracyMetrics:
         """Analyse the feedback of the last ``time_period_days`` days in one streaming pass.
@@ -465,8 +588,7 @@ class FeedbackCollector:
             raise ValueError(f"time period must be at least 1 day, got {time_period_days}")
         end = self._clock()
         accumulator = _FeedbackAccumulator(_window_start(end, time_period_days), end)
-        for feedback in self.iter_feedback():
-            accumulator.add(feedback)
+        accumulator.add_all(self.iter_stored())
         metrics = accumulator.metrics(self.path, time_period_days, end)
         self._prior_cache = (self._file_state(), {p.category: p.adjustment for p in metrics.prior_adjustments})
         return metrics
@@ -488,8 +610,10 @@ class FeedbackCollector:
     def prior_adjustments(self) -> list[PriorAdjustment]:
         """Return the learned adjustment of every category with judgements, and the data behind it."""
         priors: dict[str, _PriorSums] = {}
-        for feedback in self.iter_feedback():
-            _add_prior_evidence(priors, feedback)
+        for record in self.iter_stored():
+            confirmed = _JUDGEMENTS.get(record["feedback_type"])
+            if confirmed is not None:
+                _add_prior_evidence(priors, record, confirmed)
         return _prior_adjustments(priors)
 
     def _file_state(self) -> tuple[int, int, int]:

@@ -6,6 +6,8 @@ hand from the records listed in each test.
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -282,3 +284,77 @@ def test_report_empty_window(tmp_path: Path) -> None:
     assert "No feedback in the last 7 days." in report
     assert "none yet: no category has enough judgements to move its prior" in report
     assert "IMPROVEMENT SUGGESTIONS" not in report
+
+
+# --- hand-written lines ---------------------------------------------------------------
+
+
+def _line(feedback_id: str, kind: str, **fields: object) -> str:
+    record = {"feedback_id": feedback_id, "incident_id": "inc-1", "service_name": "payment-service",
+              "operator_id": "U012ABCDEF", "feedback_type": kind, **fields}
+    return json.dumps(record)
+
+
+def test_report_applies_model_rules_to_lines(tmp_path: Path) -> None:
+    path = tmp_path / "operator_feedback.jsonl"
+    lines = [
+        # No zone: read as UTC, one day before NOW.
+        _line("a", "hypothesis_correct", airra_hypothesis_category="cpu_spike", airra_confidence=0.6,
+              timestamp="2026-12-03T12:00:00"),
+        # No outcome: INCIDENT_RESOLVED implies "resolved".
+        _line("b", "incident_resolved", time_to_resolution_seconds=600, timestamp="2026-12-02T12:00:00Z"),
+        # A lone surrogate escape: json.loads reads it, pydantic's JSON parser rejects it.
+        _line("c\ud800", "hypothesis_incorrect", airra_hypothesis_category="cpu_spike",
+              correct_hypothesis_category="memory_leak", airra_confidence=0.9, timestamp="2026-12-03T00:00:00Z"),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    metrics = FeedbackCollector(path, clock=lambda: NOW).calculate_accuracy_metrics(30)
+
+    assert metrics.total_records == 3
+    assert metrics.total_feedback == 3
+    assert metrics.counts_by_type == {"hypothesis_correct": 1, "hypothesis_incorrect": 1, "incident_resolved": 1}
+    assert metrics.outcomes == {"resolved": 1}
+    assert metrics.mean_time_to_resolution_s == pytest.approx(600.0)
+    assert [(m.airra, m.actual, m.count) for m in metrics.common_mistakes] == [("cpu_spike", "memory_leak", 1)]
+    # cpu_spike: judged 2, confirmed 1, stated (0.6 + 0.9) / 2 = 0.75; under 5 judgements, so no adjustment.
+    assert [(p.category, p.judged, p.confirmed, p.adjustment) for p in metrics.prior_adjustments] == [
+        ("cpu_spike", 2, 1, 0.0)
+    ]
+    assert metrics.prior_adjustments[0].mean_confidence == pytest.approx(0.75)
+
+
+def test_line_without_timestamp_read_as_now(tmp_path: Path) -> None:
+    # The model's default timestamp is the time of reading, after a window that ends in 2001.
+    path = tmp_path / "operator_feedback.jsonl"
+    path.write_text(_line("a", "general_comment") + "\n", encoding="utf-8")
+
+    metrics = FeedbackCollector(path, clock=lambda: datetime(2001, 1, 1, tzinfo=UTC)).calculate_accuracy_metrics(30)
+
+    assert metrics.total_records == 1
+    assert metrics.total_feedback == 0
+    assert metrics.after_window == 1
+
+
+def test_bad_lines_reported_with_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "operator_feedback.jsonl"
+    lines = [
+        _line("a", "hypothesis_correct", timestamp="2026-12-03T12:00:00Z"),
+        _line("b", "hypothesis_correct", operator_id="", timestamp="2026-12-03T12:00:00Z"),
+        _line("c", "hypothesis_correct", schema_version=2, timestamp="2026-12-03T12:00:00Z"),
+        "not json",
+        '{"feedback_id":"d","incid',
+    ]
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+    with caplog.at_level(logging.WARNING):
+        metrics = FeedbackCollector(path, clock=lambda: NOW).calculate_accuracy_metrics(30)
+
+    assert metrics.total_records == 1
+    assert metrics.counts_by_type == {"hypothesis_correct": 1}
+    assert (f"{path}:2: skipped invalid feedback record (operator_id: String should have at least 1 character)"
+            in caplog.text)
+    assert (f"{path}:3: skipped invalid feedback record (schema_version: Value error, schema_version 2 is newer "
+            "than this AIRRA reads (1); upgrade AIRRA to read it)") in caplog.text
+    assert f"{path}:4: skipped unreadable line (not a JSON object)" in caplog.text
+    assert f"{path}:5: skipped unreadable line (an incomplete last line" in caplog.text
