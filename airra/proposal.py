@@ -109,15 +109,30 @@ class ReadOnceMetrics:
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def prefetch(self, needs: dict[str, set[Signal]]) -> None:
-        """Read every needed signal of every service, one batched read per set of signals.
+        """Read every needed signal of every service that is not cached yet, all at once.
 
-        Services that need the same signals (all downstream services need
-        request rate and error ratio) share one ``read_many``, which a
-        Prometheus source answers with one query per signal.
+        A source with ``read_signals`` (Prometheus) gets the whole set in one
+        call and sends one by-service query per signal, so the downstream and
+        dependency readings come from the alerting service's own queries.
+        Other sources get one batched read per set of signals: all downstream
+        services need request rate and error ratio, and share a ``read_many``.
         """
+        missing = {name: [signal for signal in sorted(needs[name]) if (name, signal) not in self.readings]
+                   for name in sorted(needs)}
+        missing = {name: signals for name, signals in missing.items() if signals}
+        if not missing:
+            return
+
+        read_signals = getattr(self.source, "read_signals", None)
+        if read_signals is not None:
+            fetched: dict[str, MetricsSnapshot] = await read_signals(missing)
+            for name, signals in missing.items():
+                self._store(name, signals, fetched.get(name))
+            return
+
         groups: dict[tuple[Signal, ...], list[str]] = {}
-        for name in sorted(needs):
-            groups.setdefault(tuple(sorted(needs[name])), []).append(name)
+        for name, signals in missing.items():
+            groups.setdefault(tuple(signals), []).append(name)
         await asyncio.gather(*(self.read_many(names, signals) for signals, names in groups.items()))
 
     async def read_many(self, services: Sequence[str], signals: Sequence[Signal]) -> dict[str, MetricsSnapshot]:
@@ -127,13 +142,7 @@ class ReadOnceMetrics:
         if missing:
             fetched = await read_many(self.source, missing, signals)
             for name in missing:
-                snapshot = fetched.get(name)
-                for signal in signals:
-                    if (name, signal) in self.readings:
-                        continue
-                    reading = snapshot.readings.get(signal) if snapshot is not None else None
-                    self.readings[(name, signal)] = reading or Reading.unavailable(
-                        name, signal, "the metrics source returned no reading")
+                self._store(name, signals, fetched.get(name))
         return {
             name: MetricsSnapshot(service=name, readings={signal: self.readings[(name, signal)] for signal in signals})
             for name in dict.fromkeys(services)
@@ -151,6 +160,15 @@ class ReadOnceMetrics:
                         signal, Reading.unavailable(service, signal, "the metrics source returned no reading")
                     )
         return MetricsSnapshot(service=service, readings={s: self.readings[(service, s)] for s in signals})
+
+    def _store(self, service: str, signals: Sequence[Signal], snapshot: MetricsSnapshot | None) -> None:
+        """Cache the readings of ``snapshot`` not cached yet; a signal it lacks reads as unavailable."""
+        for signal in signals:
+            if (service, signal) in self.readings:
+                continue
+            reading = snapshot.readings.get(signal) if snapshot is not None else None
+            self.readings[(service, signal)] = reading or Reading.unavailable(
+                service, signal, "the metrics source returned no reading")
 
     def unavailable(self) -> dict[str, str]:
         """Return 'service/signal' -> reason for every reading without a value."""

@@ -16,6 +16,7 @@ has no series in the result reads "no series". Services with their own
 override of a signal, and signals without a by-service form, are read one
 query per service as ``read`` does. A long list of services is split so that
 no query's service regex, URL-encoded, grows past ``MAX_SERVICES_REGEX_CHARS``.
+``read_signals`` does the same for a different set of signals per service.
 
 A failed query never raises out of ``read`` (only an unknown service does).
 Prometheus returns values as strings, and each of these becomes ``Reading.unavailable`` with its reason: "NaN"
@@ -32,7 +33,7 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -130,14 +131,31 @@ class PrometheusMetrics:
         Raises:
             UnknownServiceError: when a service is not in the topology.
         """
-        names = list(dict.fromkeys(services))
-        targets = {name: self.topology.service(name) for name in names}
         requested = list(dict.fromkeys(signals))
+        return await self.read_signals({name: requested for name in services})
+
+    async def read_signals(self, signals_by_service: Mapping[str, Sequence[Signal]]) -> dict[str, MetricsSnapshot]:
+        """Read its own signals of each service, one query per signal for all the services that need it.
+
+        A proposal reads every signal of the alerting service and a few of
+        its neighbours; here a neighbour's request rate comes from the same
+        by-service query as the service's own. Each snapshot has the signals
+        asked for its service.
+
+        Raises:
+            UnknownServiceError: when a service is not in the topology.
+        """
+        wanted = {name: list(dict.fromkeys(signals)) for name, signals in signals_by_service.items()}
+        targets = {name: self.topology.service(name) for name in wanted}
+        services_by_signal: dict[Signal, list[str]] = {}
+        for name, signals in wanted.items():
+            for signal in signals:
+                services_by_signal.setdefault(signal, []).append(name)
         started = time.monotonic()
 
         batches: list[tuple[Signal, list[str]]] = []
         singles: list[tuple[str, Signal]] = []
-        for signal in requested:
+        for signal, names in services_by_signal.items():
             batched = [name for name in names if self.queries.batched(signal, name)]
             batches += [(signal, chunk) for chunk in _chunks(batched, MAX_SERVICES_REGEX_CHARS)]
             singles += [(name, signal) for name in names if not self.queries.batched(signal, name)]
@@ -151,13 +169,13 @@ class PrometheusMetrics:
               for name, signal in singles),
         )
 
-        readings: dict[str, dict[Signal, Reading]] = {name: {} for name in names}
+        readings: dict[str, dict[Signal, Reading]] = {name: {} for name in wanted}
         for result in results:
             for reading in result:
                 readings[reading.service][reading.signal] = reading
         snapshots = {
-            name: MetricsSnapshot(service=name, readings={signal: readings[name][signal] for signal in requested})
-            for name in names
+            name: MetricsSnapshot(service=name, readings={signal: readings[name][signal] for signal in signals})
+            for name, signals in wanted.items()
         }
 
         reasons = Counter(reason for snapshot in snapshots.values() for reason in snapshot.unavailable().values())
@@ -167,10 +185,10 @@ class PrometheusMetrics:
             # Distinct reasons only: one refused connection would otherwise repeat once per service.
             shown = "; ".join(f"{reason} ({count}×)" for reason, count in reasons.most_common(3))
             log.warning("read %d signals of %d services in %d queries in %.0f ms, %d readings unavailable: %s",
-                        len(requested), len(names), queries, elapsed_ms, sum(reasons.values()), shown)
+                        len(services_by_signal), len(wanted), queries, elapsed_ms, sum(reasons.values()), shown)
         else:
             log.info("read %d signals of %d services in %d queries in %.0f ms",
-                     len(requested), len(names), queries, elapsed_ms)
+                     len(services_by_signal), len(wanted), queries, elapsed_ms)
         return snapshots
 
     async def query_value(self, query: str) -> float:

@@ -115,3 +115,24 @@ async def test_batched_values_equal_single_reads(metrics: tuple[PrometheusMetric
         for signal in signals:
             assert many[name].readings[signal].value == pytest.approx(single[name].readings[signal].value, abs=1e-9)
             assert many[name].readings[signal].available == single[name].readings[signal].available
+
+
+async def test_read_signals_one_query_per_signal(metrics: tuple[PrometheusMetrics, CountingTransport]) -> None:
+    source, client = metrics
+    needs = {
+        "orders": [Signal.REQUEST_RATE, Signal.ERROR_RATIO, Signal.LATENCY_P95, Signal.AVAILABILITY],
+        "payment-service": [Signal.REQUEST_RATE, Signal.ERROR_RATIO],
+        "inventory": [Signal.REQUEST_RATE, Signal.ERROR_RATIO, Signal.AVAILABILITY],
+    }
+
+    snapshots = await source.read_signals(needs)
+
+    assert len(client.queries) == 4
+    assert {name: list(snapshot.readings) for name, snapshot in snapshots.items()} == needs
+    assert snapshots["orders"].value(Signal.REQUEST_RATE) == pytest.approx(10.0, rel=0.02)
+    assert snapshots["orders"].value(Signal.ERROR_RATIO) == pytest.approx(0.2, abs=1e-9)
+    assert snapshots["orders"].value(Signal.LATENCY_P95) == pytest.approx(0.4875, abs=1e-9)
+    assert snapshots["orders"].value(Signal.AVAILABILITY) == 1.0
+    assert snapshots["payment-service"].value(Signal.REQUEST_RATE) == pytest.approx(4.0, rel=0.02)
+    assert snapshots["payment-service"].value(Signal.ERROR_RATIO) == 0.0
+    assert snapshots["inventory"].value(Signal.AVAILABILITY) == 0.0
