@@ -159,7 +159,7 @@ class StoredFeedback(TypedDict):
 
     feedback_id: NotRequired[str]
     # The model's _known_schema as a constraint. A line that fails it is
-    # validated again by the model, whose error names the version and asks for an upgrade.
+    # validated again by the model, whose error message names the version and recommends upgrading AIRRA.
     schema_version: NotRequired[Annotated[int, Field(le=SCHEMA_VERSION)]]
     timestamp: NotRequired[datetime]
     incident_id: str

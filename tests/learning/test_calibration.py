@@ -205,7 +205,7 @@ def test_newer_schema_skipped_with_hint(tmp_path: Path, caplog: pytest.LogCaptur
     assert "schema_version 2 is newer than this AIRRA reads (1)" in caplog.text
 
 
-def test_record_only_json_loads_reads_counted(tmp_path: Path) -> None:
+def test_surrogate_escape_line_counted(tmp_path: Path) -> None:
     # A lone surrogate escape: pydantic's JSON parser rejects the line, json.loads and the model accept it.
     path = tmp_path / "confidence_tracking.jsonl"
     tracker = _tracker(tmp_path, [_record(0.7, S.SUCCESS)])
@@ -214,7 +214,7 @@ def test_record_only_json_loads_reads_counted(tmp_path: Path) -> None:
 
     summary = tracker.calculate_calibration()
 
-    # Two verified trials: 0.7 succeeded, 0.3 did not; Brier = (0.3² + 0.3²) / 2 = 0.09.
+    # Two verified trials: 0.7 succeeded and 0.3 did not, so Brier = (0.3² + 0.3²) / 2 = 0.09.
     assert summary.total_records == 2
     assert summary.verified_records == 2
     assert summary.overall_accuracy == pytest.approx(0.5)

@@ -317,7 +317,7 @@ def test_report_applies_model_rules_to_lines(tmp_path: Path) -> None:
     assert metrics.outcomes == {"resolved": 1}
     assert metrics.mean_time_to_resolution_s == pytest.approx(600.0)
     assert [(m.airra, m.actual, m.count) for m in metrics.common_mistakes] == [("cpu_spike", "memory_leak", 1)]
-    # cpu_spike: judged 2, confirmed 1, stated (0.6 + 0.9) / 2 = 0.75; under 5 judgements, so no adjustment.
+    # cpu_spike: judged 2, confirmed 1, stated (0.6 + 0.9) / 2 = 0.75. Under 5 judgements there is no adjustment.
     assert [(p.category, p.judged, p.confirmed, p.adjustment) for p in metrics.prior_adjustments] == [
         ("cpu_spike", 2, 1, 0.0)
     ]
