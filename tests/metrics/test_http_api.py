@@ -78,6 +78,7 @@ async def test_returns_data_result(canned: CannedPrometheus, api: PrometheusHttp
     assert result == [{"metric": {}, "value": [1796400000.5, "42.5"]}]
     assert canned.requests[0].query["query"] == 'sum(rate(http_requests_total{service="cart"}[1m]))'
     assert canned.requests[0].query["timeout"] == "0.5"
+    assert canned.requests[0].headers["Accept-Encoding"] == "identity"
 
 
 @pytest.mark.parametrize(
@@ -167,7 +168,7 @@ def test_settings_configure_transport(settings: Settings) -> None:
     assert transport.max_connections == 7
     assert transport.verify_tls is False
     # base64("airra:")
-    assert transport._headers == {"Authorization": "Basic YWlycmE6"}
+    assert transport._headers == {"Accept-Encoding": "identity", "Authorization": "Basic YWlycmE6"}
 
 
 async def test_concurrent_queries_reuse_connections(canned: CannedPrometheus, api: PrometheusHttpApi) -> None:

@@ -232,7 +232,7 @@ def test_aiohttp_is_default_transport(prom_settings: Settings, topology: Topolog
 
     assert isinstance(transport, PrometheusHttpApi)
     assert transport._endpoint == "https://prom.test:9090/api/v1/query"
-    assert transport._headers == {"Authorization": "Bearer t0k"}
+    assert transport._headers == {"Accept-Encoding": "identity", "Authorization": "Bearer t0k"}
     assert transport.verify_tls is False
     assert transport.max_connections == 2 * len(Signal)
     assert transport.timeout_s == 5.0
