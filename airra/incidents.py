@@ -116,7 +116,17 @@ class IncidentStore(Protocol):
 
     def get(self, incident_id: str) -> Incident | None: ...
 
-    def save(self, incident: Incident) -> None: ...
+    def save(self, incident: Incident) -> None:
+        """Write the incident durably, then make it visible to reads: ``write`` then ``remember``."""
+        ...
+
+    def write(self, incident: Incident) -> None:
+        """Write the incident durably without changing what reads return; safe in a worker thread."""
+        ...
+
+    def remember(self, incident: Incident) -> None:
+        """Make a written incident visible to reads; call it on the thread that reads."""
+        ...
 
     def all(self) -> list[Incident]: ...
 
@@ -154,6 +164,13 @@ class MemoryIncidentStore:
         return _copy(incident) if incident is not None else None
 
     def save(self, incident: Incident) -> None:
+        self.write(incident)
+        self.remember(incident)
+
+    def write(self, incident: Incident) -> None:
+        """Write nothing: memory is this store's only copy."""
+
+    def remember(self, incident: Incident) -> None:
         self._incidents[incident.id] = _copy(incident)
 
     def all(self) -> list[Incident]:
@@ -234,14 +251,18 @@ class FileIncidentStore(MemoryIncidentStore):
             return incident
         return self._read(self.directory / f"{incident_id}.json")
 
-    def save(self, incident: Incident) -> None:
+    def write(self, incident: Incident) -> None:
+        """Write the incident's file, and the thread index when its card is new; safe in a worker thread."""
         path = self.directory / f"{incident.id}.json"
         _write_atomically(path, incident.model_dump_json(), subject=f"incident {incident.id}")
+        # One lookup by key, which is safe while the event loop changes the dict.
         previous = self._incidents.get(incident.id)
         if incident.card_ts and incident.channel and (
                 previous is None or (previous.card_ts, previous.channel) != (incident.card_ts, incident.channel)):
             self._index_card(incident)
-        super().save(incident)
+
+    def remember(self, incident: Incident) -> None:
+        super().remember(incident)
         self._evict()
 
     def all(self) -> list[Incident]:
@@ -373,7 +394,9 @@ class IncidentTracker:
     """Groups alerts into incidents and keeps them in an ``IncidentStore``.
 
     Every change runs under one asyncio lock, so concurrent webhooks and
-    Slack events cannot open two incidents for one alert group.
+    Slack events cannot open two incidents for one alert group. A change is
+    written in a worker thread, so the event loop runs on during the fsync,
+    and becomes visible to ``get`` and the other reads only once written.
     """
 
     def __init__(self, store: IncidentStore, settings: Settings, *,
@@ -391,15 +414,26 @@ class IncidentTracker:
     async def ingest(self, alert: Alert) -> IngestOutcome:
         """Attach one alert to its incident, opening, resolving or reopening it as needed."""
         async with self._lock:
-            return self._ingest_batch([alert])[0]
+            outcomes, changed = self._ingest_batch([alert])
+            await self._save(changed)
+            return outcomes[0]
 
-    async def ingest_many(self, alerts: Iterable[Alert]) -> list[IngestOutcome]:
+    async def ingest_many(self, alerts: Iterable[Alert], *,
+                          on_decided: Callable[[list[IngestOutcome]], None] | None = None) -> list[IngestOutcome]:
         """Ingest the alerts of one notification in order, saving each touched incident once.
 
         The outcomes of one call share each incident's state after the whole batch.
+        ``on_decided`` gets them before the incidents are written, so that work
+        that only reads (metric queries) can start during the write. Work that
+        changes an incident waits for this call: the tracker's lock is held
+        until the incidents are written and visible.
         """
         async with self._lock:
-            return self._ingest_batch(alerts)
+            outcomes, changed = self._ingest_batch(alerts)
+            if on_decided is not None:
+                on_decided(outcomes)
+            await self._save(changed)
+            return outcomes
 
     async def open_incident(self, service: str | None, alert: Alert | None = None, *,
                             title: str | None = None) -> Incident:
@@ -422,7 +456,7 @@ class IncidentTracker:
             incident = self._new_incident(incident_id, alert, now)
             if title:
                 incident.title = title
-            self.store.save(incident)
+            await self._save([incident])
             log.info("incident %s opened by hand for service %s", incident.id, service)
             return incident
 
@@ -441,7 +475,7 @@ class IncidentTracker:
                 raise StoreError(f"incident {incident_id!r} not found; list incidents to find its id")
             changed = Incident.model_validate({**incident.model_dump(), **fields,
                                                "updated_at": self._clock()})
-            self.store.save(changed)
+            await self._save([changed])
             return changed
 
     async def resolve(self, incident_id: str) -> Incident:
@@ -459,11 +493,25 @@ class IncidentTracker:
                 incident.status = IncidentStatus.RESOLVED
                 incident.resolved_at = now
                 incident.updated_at = now
-                self.store.save(incident)
+                await self._save([incident])
                 log.info("incident %s resolved by hand", incident.id)
             return incident
 
-    def _ingest_batch(self, alerts: Iterable[Alert]) -> list[IngestOutcome]:
+    async def _save(self, incidents: list[Incident]) -> None:
+        """Write the incidents in a worker thread, then make them visible to reads.
+
+        Callers hold the lock, so no later version of these incidents is written in between.
+
+        Raises:
+            StoreError: when a write failed; the reads then return the incidents as before.
+        """
+        if not incidents:
+            return
+        await asyncio.to_thread(_write_all, self.store, incidents)
+        for incident in incidents:
+            self.store.remember(incident)
+
+    def _ingest_batch(self, alerts: Iterable[Alert]) -> tuple[list[IngestOutcome], list[Incident]]:
         now = self._clock()
         lookback = max(self.reopen_window, _DUPLICATE_LOOKBACK)
         working = _WorkingSet(self.store, recent_since=now - self.reopen_window, closed_since=now - lookback)
@@ -475,8 +523,7 @@ class IncidentTracker:
             else:
                 outcomes.append(self._ingest_firing(working, alert, now))
 
-        working.save()
-        return outcomes
+        return outcomes, working.changed_incidents()
 
     def _ingest_firing(self, working: _WorkingSet, alert: Alert, now: datetime) -> IngestOutcome:
         active = list(working.active.values())
@@ -652,7 +699,7 @@ class IncidentTracker:
 
 
 class _WorkingSet:
-    """Open and recently resolved incidents, read once per batch and saved once at its end.
+    """Open and recently resolved incidents, read once per batch; its changed incidents are saved once.
 
     ``recent`` contains the incidents resolved since ``recent_since`` (those a firing alert may
     reopen). Those resolved since the earlier ``closed_since`` are read only when a resolved
@@ -684,9 +731,14 @@ class _WorkingSet:
             self.recent[incident.id] = incident
             self.active.pop(incident.id, None)
 
-    def save(self) -> None:
-        for incident_id in sorted(self.dirty):
-            self.store.save(self.dirty[incident_id])
+    def changed_incidents(self) -> list[Incident]:
+        """Return the incidents this batch changed, by id."""
+        return [self.dirty[incident_id] for incident_id in sorted(self.dirty)]
+
+
+def _write_all(store: IncidentStore, incidents: list[Incident]) -> None:
+    for incident in incidents:
+        store.write(incident)
 
 
 def _with_fingerprint(incidents: list[Incident], fingerprint: str) -> Incident | None:

@@ -253,17 +253,42 @@ class IncidentFlows:
 
     async def on_webhook_batch(self, batch: WebhookBatch) -> None:
         """Store the alerts of one Alertmanager notification; cards follow in the background."""
-        outcomes = await self.tracker.ingest_many(batch.alerts)
-        for outcome in outcomes:
-            self._after_ingest(outcome)
+        await self._ingest(batch.alerts)
 
     async def on_alert_message(self, alerts: list[Alert]) -> None:
         """Store the alerts of one Alertmanager or Grafana post in a channel."""
-        outcomes = await self.tracker.ingest_many(alerts)
-        for outcome in outcomes:
-            self._after_ingest(outcome)
+        await self._ingest(alerts)
 
-    def _after_ingest(self, outcome: IngestOutcome) -> None:
+    async def _ingest(self, alerts: list[Alert]) -> None:
+        """Store the alerts, starting each new or reopened incident's proposal while the incident is written.
+
+        The proposal reads its metrics during the write, and records or posts
+        nothing until ``stored`` is true, which means the write succeeded.
+        """
+        stored: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        proposing: set[str] = set()
+
+        def start_proposals(outcomes: list[IngestOutcome]) -> None:
+            for outcome in outcomes:
+                incident = outcome.incident
+                if incident is None or outcome.alert is None or incident.id in proposing:
+                    continue
+                if outcome.kind in (IngestKind.OPENED, IngestKind.REOPENED):
+                    proposing.add(incident.id)
+                    self.spawn(self.propose(incident.id, outcome.alert, note=_reopened_note(outcome),
+                                            incident=incident, stored=stored),
+                               name=f"propose {incident.id}", incident_id=incident.id)
+
+        try:
+            outcomes = await self.tracker.ingest_many(alerts, on_decided=start_proposals)
+        except BaseException:
+            stored.set_result(False)
+            raise
+        stored.set_result(True)
+        for outcome in outcomes:
+            self._after_ingest(outcome, proposing=outcome.incident is not None and outcome.incident.id in proposing)
+
+    def _after_ingest(self, outcome: IngestOutcome, *, proposing: bool = False) -> None:
         incident = outcome.incident
         if incident is None or outcome.alert is None:
             return
@@ -275,11 +300,9 @@ class IncidentFlows:
         if outcome.kind in (IngestKind.OPENED, IngestKind.REOPENED):
             self.audit.record(AuditKind.INCIDENT_OPENED, incident_id=incident.id, user_id=None,
                               trigger=outcome.kind.value, service=incident.service, alertname=incident.alertname)
-            note = None
-            if outcome.kind is IngestKind.REOPENED:
-                note = f":repeat: Reopened: `{outcome.alert.alertname}` fired again after the incident was resolved."
-            self.spawn(self.propose(incident.id, outcome.alert, note=note), name=f"propose {incident.id}",
-                       incident_id=incident.id)
+            if not proposing:
+                self.spawn(self.propose(incident.id, outcome.alert, note=_reopened_note(outcome)),
+                           name=f"propose {incident.id}", incident_id=incident.id)
         elif outcome.kind is IngestKind.UPDATED and incident.card_ts is None and not self._proposing(incident.id):
             # The first card failed to post (e.g. Slack was down); this alert is the chance to post it.
             log.info("incident %s: no card yet, proposing again", incident.id)
@@ -344,12 +367,16 @@ class IncidentFlows:
 
     async def propose(self, incident_id: str, alert: Alert, *, category: Category | None = None,
                       exclude_actions: tuple[ActionType, ...] = (), requested_by: str | None = None,
-                      note: str | None = None, proposal: Proposal | None = None) -> ApprovalRecord | None:
+                      note: str | None = None, proposal: Proposal | None = None, incident: Incident | None = None,
+                      stored: asyncio.Future[bool] | None = None) -> ApprovalRecord | None:
         """Diagnose, post or refresh the incident card, and run the action when the policy allows.
 
         ``proposal`` skips the diagnosis when the caller already has one.
+        ``incident`` and ``stored`` let the diagnosis start while the incident
+        is still being written: nothing is recorded or posted before ``stored``
+        is true, and nothing at all when it is false.
         """
-        incident = self.tracker.get(incident_id)
+        incident = incident or self.tracker.get(incident_id)
         if incident is None:
             log.warning("incident %s vanished before its proposal; nothing posted", incident_id)
             return None
@@ -361,6 +388,8 @@ class IncidentFlows:
             return None
 
         if not incident.scoped:
+            if not await _was_stored(stored, incident.id):
+                return None
             card = unscoped_card(incident)
             await self._show_card(incident, channel, card)
             log.info("incident %s: unscoped, card without action posted", incident.id)
@@ -369,6 +398,8 @@ class IncidentFlows:
         if proposal is None:
             proposal = await self.proposer.propose(alert, incident_id=incident.id, category=category,
                                                    exclude_actions=exclude_actions)
+        if not await _was_stored(stored, incident.id):
+            return None
         log.info("incident %s: proposal %s, approval %s", incident.id,
                  proposal.proposed_action, proposal.approval.value)
 
@@ -397,12 +428,12 @@ class IncidentFlows:
                                requested_by: str | None) -> ApprovalRecord:
         # Read again: another proposal for this incident may have been recorded while this one was computed.
         incident = self.tracker.get(incident.id) or incident
-        number = int(incident.extra.get("proposals", 0)) + 1
-        proposal_id = f"p{number}"
-        await self.tracker.update(incident.id, extra={**incident.extra, "proposals": number,
-                                                      "proposal_id": proposal_id})
-
         previous = self.approvals.latest_for(incident.id)
+        # The newest record counts too: it and the incident's count are written at once, so after a
+        # crash between the two writes the count may lag, and its id must not be given out again.
+        number = max(int(incident.extra.get("proposals", 0)), _proposal_number(previous)) + 1
+        proposal_id = f"p{number}"
+
         if previous is not None and previous.status is ApprovalStatus.PENDING:
             await self.desk.set_status(incident.id, previous.proposal_id, ApprovalStatus.SUPERSEDED)
             self._cancel_expiry(incident.id, previous.proposal_id)
@@ -433,7 +464,11 @@ class IncidentFlows:
             proposal=proposal.model_dump(mode="json"),
             channel=channel,
         )
-        self.approvals.save(record)
+        # Both are written before the card is posted, each with an fsync, so they run at once in worker threads.
+        await asyncio.gather(
+            self.tracker.update(incident.id, extra={**incident.extra, "proposals": number, "proposal_id": proposal_id}),
+            asyncio.to_thread(self.approvals.save, record),
+        )
         return record
 
     def channel_for(self, incident: Incident) -> str | None:
@@ -1022,3 +1057,24 @@ def _confirmation(correction: Correction) -> str:
     }
     return words.get(correction.feedback_type, "Recorded as a comment.")
 
+
+def _proposal_number(record: ApprovalRecord | None) -> int:
+    """Return 3 for the record of proposal "p3", and 0 for no record or an id of another form."""
+    if record is None or not record.proposal_id.startswith("p") or not record.proposal_id[1:].isdigit():
+        return 0
+    return int(record.proposal_id[1:])
+
+
+def _reopened_note(outcome: IngestOutcome) -> str | None:
+    if outcome.kind is not IngestKind.REOPENED or outcome.alert is None:
+        return None
+    return f":repeat: Reopened: `{outcome.alert.alertname}` fired again after the incident was resolved."
+
+
+async def _was_stored(stored: asyncio.Future[bool] | None, incident_id: str) -> bool:
+    """Wait until the incident is written; return False, with a log line, when writing it failed."""
+    if stored is None or await stored:
+        return True
+    log.warning("incident %s: writing the incident failed, so its proposal was dropped; it is proposed "
+                "when its alerts arrive again (Alertmanager resends after the webhook's 5xx)", incident_id)
+    return False

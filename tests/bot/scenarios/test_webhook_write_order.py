@@ -1,0 +1,132 @@
+"""A new incident's proposal reads metrics while the incident is written, and records nothing before.
+
+The webhook's 200 still waits for the write, and a failed write leaves no
+card and no approval record: Alertmanager resends after the 5xx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import Any
+
+from airra.alerts import Alert
+from airra.categories import Category
+from airra.errors import StoreError
+from airra.incidents import FileIncidentStore, Incident
+from airra.proposal import Proposal, Proposer
+from tests.bot.scenarios.test_alert_intake import _send_webhook, _webhook
+from tests.bot.scenarios.conftest import StartScenario
+
+
+class GatedStore:
+    """The bot's incident store, whose writes wait for ``release`` or fail while ``failing`` is set."""
+
+    def __init__(self, store: FileIncidentStore) -> None:
+        self.store = store
+        self.release = threading.Event()
+        self.failing = False
+        self.writes = 0
+
+    def write(self, incident: Incident) -> None:
+        if self.failing:
+            raise StoreError(f"failed to write incident {incident.id}: disk full")
+        self.release.wait(10)
+        self.store.write(incident)
+        self.writes += 1
+
+    def save(self, incident: Incident) -> None:
+        self.write(incident)
+        self.store.remember(incident)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+class SignallingProposer:
+    """The bot's proposer, setting ``proposed`` when a proposal is ready."""
+
+    def __init__(self, proposer: Proposer) -> None:
+        self.proposer = proposer
+        self.proposed = asyncio.Event()
+
+    async def propose(self, alert: Alert, **options: Any) -> Proposal:
+        proposal = await self.proposer.propose(alert, **options)
+        self.proposed.set()
+        return proposal
+
+
+def _approval_records(data_dir: Path) -> list[Path]:
+    return sorted((data_dir / "state" / "approvals").glob("*.json"))
+
+
+async def test_proposal_waits_for_incident_write(start_scenario: StartScenario) -> None:
+    scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE))
+    flows = scenario.bot.flows
+    store = GatedStore(flows.tracker.store)  # type: ignore[arg-type]
+    flows.tracker.store = store  # type: ignore[assignment]
+    proposer = SignallingProposer(flows.proposer)
+    flows.proposer = proposer  # type: ignore[assignment]
+
+    webhook = asyncio.create_task(_send_webhook(scenario, _webhook("firing")))
+    await asyncio.wait_for(proposer.proposed.wait(), timeout=10)
+    await asyncio.sleep(0.05)
+
+    # The diagnosis is done, but the incident is not written yet, so nothing else happened.
+    assert not webhook.done()
+    assert scenario.cards() == []
+    assert _approval_records(scenario.data_dir) == []
+    assert flows.tracker.store.find_active() == []
+
+    store.release.set()
+    assert await webhook == 200
+    await scenario.wait_for_card()
+    await scenario.settle()
+
+    assert len(scenario.cards()) == 1
+    assert len(_approval_records(scenario.data_dir)) == 1
+    assert [incident.service for incident in flows.tracker.store.find_active()] == ["search"]
+
+
+async def test_failed_incident_write_posts_nothing(start_scenario: StartScenario) -> None:
+    scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE))
+    flows = scenario.bot.flows
+    store = GatedStore(flows.tracker.store)  # type: ignore[arg-type]
+    store.release.set()
+    store.failing = True
+    flows.tracker.store = store  # type: ignore[assignment]
+
+    assert await _send_webhook(scenario, _webhook("firing")) == 500
+    await scenario.settle()
+
+    assert scenario.cards() == []
+    assert _approval_records(scenario.data_dir) == []
+    assert flows.tracker.store.find_active() == []
+
+    # Alertmanager resends after the 5xx; with the disk back, the incident gets its one card.
+    store.failing = False
+    assert await _send_webhook(scenario, _webhook("firing")) == 200
+    await scenario.wait_for_card()
+    await scenario.settle()
+
+    assert len(scenario.cards()) == 1
+    assert len(_approval_records(scenario.data_dir)) == 1
+
+
+async def test_lagging_count_gives_new_id(start_scenario: StartScenario) -> None:
+    scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE))
+    flows = scenario.bot.flows
+    assert await _send_webhook(scenario, _webhook("firing")) == 200
+    await scenario.wait_for_card()
+    await scenario.settle()
+    incident = flows.tracker.store.find_active()[0]
+
+    # As after a crash between the two writes of a proposal: the record p1 exists, the count is 0.
+    await flows.tracker.update(incident.id, extra={**incident.extra, "proposals": 0})
+    record = await flows.propose(incident.id, incident.firing[-1])
+
+    assert record is not None
+    assert record.proposal_id == "p2"
+    assert [path.name for path in _approval_records(scenario.data_dir)] == [
+        f"{incident.id}__p1.json", f"{incident.id}__p2.json"]
