@@ -13,6 +13,7 @@ blast weight. The level and the urgency multiplier follow from S.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Literal
@@ -89,7 +90,7 @@ class BlastAssessment(BaseModel):
     request_rate: float | None = Field(description="measured requests per second; None when unavailable")
     effective_request_rate: float = Field(description="request rate used in the score: measured or assumed")
     error_propagation: float = Field(ge=0, le=1, description="share of downstream services with elevated errors")
-    elevated_downstream: list[str] = Field(default_factory=list, description="nearest first")
+    elevated_downstream: list[str] = Field(default_factory=list, description="by hops, then name")
     criticality: Criticality
     estimated_users_impacted: int = Field(ge=0)
     revenue_impact_per_hour: float = Field(ge=0, description="dollars per hour")
@@ -170,6 +171,7 @@ class BlastRadiusCalculator:
         errors, rates = columns[Signal.ERROR_RATIO], columns[Signal.REQUEST_RATE]
         assumptions: list[str] = []
 
+        # None also for a NaN or infinite rate, which would make the users and revenue estimates meaningless.
         request_rate = rates.value(service)
         if request_rate is None:
             effective_rate = ASSUMED_REQUEST_RATE_RPS
@@ -247,38 +249,57 @@ def act_decision(level: BlastLevel, confidence: float) -> ActDecision:
 
 def _elevated_downstream(downstream: Mapping[str, int], errors: SignalColumn,
                          rates: SignalColumn) -> tuple[list[str], list[str]]:
-    """Return the downstream services with elevated errors, in hop order, and the assumptions made.
+    """Return the downstream services with elevated errors, and the assumptions made, both by hops, then name.
 
     A downstream service whose error ratio is unavailable counts as elevated:
     assuming it is hit is the conservative choice for a blast estimate. A high
     error ratio with an unavailable request rate counts too: without the rate
-    it cannot be dismissed as noise.
+    it cannot be dismissed as noise. The order does not depend on the order
+    in which the source lists the services, nor on the traversal's.
     """
     # These loops run once per downstream service, thousands of times on a large
     # graph, so they compare plain floats and inline is_error_ratio_elevated
     # (the tests check that both give the same result).
     threshold, min_rate = ELEVATED_ERROR_RATIO, MIN_RATE_FOR_ERROR_RATIO_RPS
-    ratio_of, rate_of = errors.values.get, rates.values.get
-    missing = [name for name in errors.unavailable if name in downstream]
-    if not missing:
-        # Every downstream service has an error ratio. Only the few elevated
-        # ones need their hop distance, for the order.
-        elevated = [name for name, ratio in errors.values.items()
+    ratios, rate_of = errors.values, rates.values.get
+
+    # A NaN or an infinity makes a sum non-finite, so a finite sum proves every
+    # value finite, at about a third of the cost of testing each (timed on 4,652
+    # values). A sum that overflows only sends valid columns down the slow path,
+    # which gives the same result.
+    if (downstream.keys() <= ratios.keys() and math.isfinite(sum(ratios.values()))
+            and math.isfinite(sum(rates.values.values()))):
+        # Every downstream service has an error ratio and every value is finite.
+        # Only the few elevated services need their hop distance, for the order.
+        elevated = [name for name, ratio in ratios.items()
                     if ratio >= threshold and rate_of(name, min_rate) >= min_rate and name in downstream]
-        elevated.sort(key=downstream.__getitem__)
+        _sort_by_hops(elevated, downstream)
         return elevated, []
 
     elevated = []
-    assumptions = []
+    unavailable = []
     for name in downstream:
-        ratio = ratio_of(name)
+        ratio = errors.value(name)
         if ratio is None:
             elevated.append(name)
-            assumptions.append(f"error ratio of downstream {name} unavailable ({errors.reason(name)}); "
-                               "counted as elevated")
-        elif ratio >= threshold and rate_of(name, min_rate) >= min_rate:
+            unavailable.append(name)
+            continue
+        # rates.value is None for an unavailable, missing or non-finite rate.
+        rate = rates.value(name)
+        if ratio >= threshold and (rate is None or rate >= min_rate):
             elevated.append(name)
+    _sort_by_hops(elevated, downstream)
+    _sort_by_hops(unavailable, downstream)
+    assumptions = [f"error ratio of downstream {name} unavailable ({errors.reason(name)}); counted as elevated"
+                   for name in unavailable]
     return elevated, assumptions
+
+
+def _sort_by_hops(names: list[str], downstream: Mapping[str, int]) -> None:
+    """Sort ``names`` in place by hop distance, then name, whatever order the source or the traversal gave."""
+    # Two sorts with C-level keys: the second is stable, so names stay in order within each distance.
+    names.sort()
+    names.sort(key=downstream.__getitem__)
 
 
 def render_blast_report(assessment: BlastAssessment) -> str:

@@ -157,17 +157,32 @@ class SignalColumn:
 
     ``values`` maps services to finite floats, in the order they were asked;
     ``unavailable`` maps every service without a value to the reason.
+    ``value`` and ``reason`` also hold for a source that breaks this
+    contract: a service in neither map is "not read", and a value that is
+    not finite is unavailable, as ``Reading.of`` treats it.
     """
 
     values: dict[str, float] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
 
     def value(self, service: str) -> float | None:
-        return self.values.get(service)
+        """Return the value of ``service``, or None when it has no finite value."""
+        value = self.values.get(service)
+        if value is None or not math.isfinite(value):
+            return None
+        return value
 
     def reason(self, service: str) -> str:
-        """Return why ``service`` has no value; "not read" when it was not asked."""
+        """Return why ``service`` has no value; "not read" when it is in neither map."""
+        value = self.values.get(service)
+        if value is not None and not math.isfinite(value):
+            return _non_finite_reason(value)
         return self.unavailable.get(service, "not read")
+
+
+def _non_finite_reason(value: float) -> str:
+    """Return the reason ``Reading.of`` gives a NaN or infinite value."""
+    return "value is NaN" if math.isnan(value) else f"value is {value:+}"
 
 
 @runtime_checkable
@@ -189,10 +204,15 @@ def columns_from_snapshots(snapshots: Mapping[str, MetricsSnapshot],
     for service, snapshot in snapshots.items():
         for signal, column in columns.items():
             reading = snapshot.readings.get(signal)
-            if reading is not None and reading.value is not None:
+            if reading is None:
+                column.unavailable[service] = "not read"
+            elif reading.value is None:
+                column.unavailable[service] = reading.unavailable_reason or "not read"
+            elif math.isfinite(reading.value):
                 column.values[service] = reading.value
             else:
-                column.unavailable[service] = (reading.unavailable_reason if reading is not None else None) or "not read"
+                # A source that built its Reading without Reading.of can hand over NaN or an infinity.
+                column.unavailable[service] = _non_finite_reason(reading.value)
     return columns
 
 
@@ -201,9 +221,14 @@ async def read_columns(source: MetricsSource, services: Sequence[str],
     """Read ``signals`` of every service in ``services``, one column per signal.
 
     Uses the source's own ``read_columns`` when it has one, and otherwise
-    ``read_many`` (batched or one ``read`` per service).
+    ``read_many`` (batched or one ``read`` per service). Every signal asked
+    has a column: one the source left out is empty, so its services read as "not read".
     """
     columnar = getattr(source, "read_columns", None)
-    if columnar is not None:
-        return await columnar(services, signals)
-    return columns_from_snapshots(await read_many(source, services, signals), signals)
+    if columnar is None:
+        return columns_from_snapshots(await read_many(source, services, signals), signals)
+
+    columns = await columnar(services, signals)
+    for signal in signals:
+        columns.setdefault(signal, SignalColumn())
+    return columns
