@@ -25,6 +25,7 @@ import hashlib
 import json
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from enum import StrEnum
@@ -333,6 +334,8 @@ class JsonlStore:
     def _bad_line_message(self, raw: bytes, line_number: int, *, is_last: bool) -> str:
         if is_last and not raw.endswith(b"\n"):
             cause = "an incomplete last line, probably a write torn by a crash"
+        elif _has_overlong_integer(raw):
+            cause = f"an integer of more than {sys.get_int_max_str_digits()} digits, longer than Python converts"
         else:
             cause = "not a JSON object"
         preview = raw[:60].decode("utf-8", errors="replace").rstrip()
@@ -365,8 +368,21 @@ def _parse_object(raw: bytes) -> dict[str, Any] | None:
     """Parse one line as a JSON object, or return None when it is not one."""
     try:
         value = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        # RecursionError: a line nested deeper than the decoder recurses is as
-        # unreadable as a torn one, and must not stop the records after it.
+    except (ValueError, RecursionError):
+        # ValueError is also raised for valid JSON with an integer longer than
+        # Python converts, and RecursionError for a line nested deeper than the
+        # decoder recurses. Such a line is as unreadable as a torn one, and
+        # must not stop the records after it or the appends that index them.
         return None
     return value if isinstance(value, dict) else None
+
+
+def _has_overlong_integer(raw: bytes) -> bool:
+    """Return True when ``json.loads`` rejects ``raw`` for an integer longer than Python converts."""
+    try:
+        json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        return False
+    except ValueError:
+        return True
+    return False

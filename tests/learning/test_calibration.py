@@ -7,6 +7,8 @@ hand in the comment next to it.
 from __future__ import annotations
 
 import json
+import logging
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -296,3 +298,21 @@ def test_report_without_verified_outcomes(tmp_path: Path) -> None:
     assert "Not counted: not executed 1" in report
     assert "CALIBRATION BY CONFIDENCE BIN" not in report
 
+
+
+def test_overlong_integer_line_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # The resolution time is valid JSON, but longer than Python converts to an int.
+    tracker = _tracker(tmp_path, [_record(0.8, S.SUCCESS, record_id="a")])
+    overlong = "9" * (sys.get_int_max_str_digits() + 1)
+    line = _record(0.4, S.NO_CHANGE, record_id="b").model_dump_json()[:-1] + f',"time_to_resolution_seconds":{overlong}}}'
+    with open(tracker.path, "a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+
+    with caplog.at_level(logging.WARNING):
+        summary = tracker.calculate_calibration()
+
+    assert summary.total_records == 1
+    assert summary.verified_records == 1
+    assert f"{tracker.path}:2: skipped unreadable line (an integer of more than" in caplog.text
+    assert tracker.record_outcome(_record(0.6, S.SUCCESS, record_id="c")) is True
+    assert tracker.counts(Category.MEMORY_LEAK, ActionType.RESTART_POD) == (2, 2)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -358,3 +359,26 @@ def test_bad_lines_reported_with_line(tmp_path: Path, caplog: pytest.LogCaptureF
             "than this AIRRA reads (1); upgrade AIRRA to read it)") in caplog.text
     assert f"{path}:4: skipped unreadable line (not a JSON object)" in caplog.text
     assert f"{path}:5: skipped unreadable line (an incomplete last line" in caplog.text
+
+
+def test_overlong_integer_line_skipped_in_report(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # pydantic reads the line but rejects the confidence, and json.loads raises
+    # ValueError for the integer, which is longer than Python converts.
+    path = tmp_path / "operator_feedback.jsonl"
+    overlong = "9" * (sys.get_int_max_str_digits() + 1)
+    lines = [
+        _line("a", "hypothesis_correct", timestamp="2026-12-03T12:00:00Z"),
+        _line("b", "hypothesis_correct", timestamp="2026-12-03T12:00:00Z")[:-1] + f', "airra_confidence": {overlong}}}',
+        _line("c", "general_comment", timestamp="2026-12-03T12:00:00Z"),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    collector = FeedbackCollector(path, clock=lambda: NOW)
+
+    with caplog.at_level(logging.WARNING):
+        metrics = collector.calculate_accuracy_metrics(30)
+
+    assert metrics.total_records == 2
+    assert metrics.counts_by_type == {"general_comment": 1, "hypothesis_correct": 1}
+    assert f"{path}:2: skipped unreadable line (an integer of more than" in caplog.text
+    assert collector.record_feedback(_feedback(F.GENERAL_COMMENT, feedback_id="d")) is True
+    assert collector.calculate_accuracy_metrics(30).total_records == 3

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -247,3 +248,21 @@ def test_enum_values_keeps_plain_strings() -> None:
     assert type(adapter.validate_python(Category.CPU_SPIKE)) is str
     with pytest.raises(ValidationError):
         adapter.validate_json(b'"CPU_SPIKE"')
+
+
+def test_overlong_integer_line_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # Valid JSON, but json.loads raises ValueError for an integer past Python's
+    # int conversion limit (sys.get_int_max_str_digits(), 4300 digits by default).
+    path = tmp_path / "records.jsonl"
+    digits = sys.get_int_max_str_digits() + 1
+    path.write_bytes(b'{"id":"a"}\n{"id":"b","count":' + b"7" * digits + b'}\n{"id":"c"}\n')
+    store = _store(path)
+
+    with caplog.at_level(logging.WARNING):
+        ids = [r["id"] for r in store.iter_records()]
+
+    assert ids == ["a", "c"]
+    assert (f"{path}:2: skipped unreadable line (an integer of more than {digits - 1} digits, "
+            "longer than Python converts)") in caplog.text
+    assert store.append({"id": "d"}) is True
+    assert store.append({"id": "a"}) is False
