@@ -228,7 +228,6 @@ async def read_columns(source: MetricsSource, services: Sequence[str],
     if columnar is None:
         return columns_from_snapshots(await read_many(source, services, signals), signals)
 
+    # A new dict, so a cached result that the source hands over is never changed.
     columns = await columnar(services, signals)
-    for signal in signals:
-        columns.setdefault(signal, SignalColumn())
-    return columns
+    return {signal: columns.get(signal, SignalColumn()) for signal in dict.fromkeys(signals)}

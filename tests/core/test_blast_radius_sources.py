@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from airra.blast_radius import BlastAssessment, BlastRadiusCalculator, render_blast_report
-from airra.metrics import MetricsSnapshot, Reading, Signal, SignalColumn, columns_from_snapshots
+from airra.metrics import MetricsSnapshot, Reading, Signal, SignalColumn, columns_from_snapshots, read_columns
 from airra.topology import Topology
 from tests.core.conftest import make_topology
 
@@ -255,6 +255,25 @@ async def test_service_without_downstream() -> None:
         assert assessment.elevated_downstream == []
         assert assessment.error_propagation == 0.0
         assert assessment.assumptions == []
+
+
+async def test_read_columns_leaves_source_result_unchanged() -> None:
+    class CachedColumns(ReadOnlyMetrics):
+        def __init__(self) -> None:
+            super().__init__({})
+            self.cached = {Signal.REQUEST_RATE: SignalColumn(values={"a": 2.0})}
+
+        async def read_columns(self, services: Sequence[str], signals: Sequence[Signal]) -> dict[Signal, SignalColumn]:
+            return self.cached
+
+    metrics = CachedColumns()
+
+    columns = await read_columns(metrics, ["a"], [Signal.ERROR_RATIO, Signal.REQUEST_RATE])
+
+    assert list(columns) == [Signal.ERROR_RATIO, Signal.REQUEST_RATE]
+    assert columns[Signal.ERROR_RATIO].reason("a") == "not read"
+    assert columns[Signal.REQUEST_RATE].value("a") == 2.0
+    assert list(metrics.cached) == [Signal.REQUEST_RATE]
 
 
 def test_columns_from_snapshots_keep_only_finite_values() -> None:
