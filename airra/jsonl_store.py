@@ -54,7 +54,9 @@ def _id_digest(record_id: str) -> int:
     million ids take tens of megabytes. Two different ids share a digest with
     probability about n²/2⁶⁵, 3·10⁻⁸ for a million records.
     """
-    return int.from_bytes(hashlib.blake2b(record_id.encode("utf-8"), digest_size=8).digest(), "big")
+    # surrogatepass: an id with a lone surrogate still gets a digest, the same on write and on read.
+    encoded = record_id.encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.blake2b(encoded, digest_size=8).digest(), "big")
 
 
 class JsonlStore:
@@ -152,7 +154,14 @@ class JsonlStore:
                 f"record {payload.get(self.id_field)!r} for {self.path} is not valid JSON: {exc}; "
                 "dump pydantic models with model_dump(mode='json')"
             ) from exc
-        return (text + "\n").encode("utf-8")
+
+        try:
+            return (text + "\n").encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate, such as half of an emoji cut from a message, has no
+            # UTF-8 form. JSON's \uXXXX escapes keep it, and json.loads reads it back.
+            text = json.dumps(payload, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+            return (text + "\n").encode("ascii")
 
     def _ensure_directory(self) -> None:
         directory = self.path.parent

@@ -382,3 +382,14 @@ def test_overlong_integer_line_skipped_in_report(tmp_path: Path, caplog: pytest.
     assert f"{path}:2: skipped unreadable line (an integer of more than" in caplog.text
     assert collector.record_feedback(_feedback(F.GENERAL_COMMENT, feedback_id="d")) is True
     assert collector.calculate_accuracy_metrics(30).total_records == 3
+
+
+def test_feedback_with_lone_surrogate_recorded(tmp_path: Path) -> None:
+    # A message cut inside an emoji leaves half of its surrogate pair in the text.
+    collector = _collector(tmp_path, [_feedback(F.GENERAL_COMMENT, feedback_text="thanks \ud83d")])
+
+    metrics = collector.calculate_accuracy_metrics(30)
+
+    assert metrics.total_records == 1
+    assert metrics.counts_by_type == {"general_comment": 1}
+    assert [f.feedback_text for f in collector.iter_feedback()] == ["thanks \ud83d"]

@@ -266,3 +266,17 @@ def test_overlong_integer_line_skipped(tmp_path: Path, caplog: pytest.LogCapture
             "longer than Python converts)") in caplog.text
     assert store.append({"id": "d"}) is True
     assert store.append({"id": "a"}) is False
+
+
+def test_lone_surrogate_stored_and_read_back(tmp_path: Path) -> None:
+    # "\ud83d" is the first half of an emoji's surrogate pair; alone it has no UTF-8 form.
+    path = tmp_path / "records.jsonl"
+    store = _store(path)
+
+    assert store.append({"id": "a", "text": "cut \ud83d"}) is True
+    assert store.append({"id": "half \udc00", "text": "ok"}) is True
+
+    assert path.read_bytes().split(b"\n")[0] == b'{"id":"a","text":"cut \\ud83d","schema_version":1}'
+    assert [r["text"] for r in store.iter_records()] == ["cut \ud83d", "ok"]
+    assert _store(path).append({"id": "half \udc00"}) is False
+    assert store.append({"id": "a"}) is False
