@@ -20,6 +20,7 @@ from aiohttp import web
 from airra.metrics import Signal
 from airra.metrics.http_api import PrometheusHttpApi
 from airra.metrics.prometheus import PrometheusMetrics
+from airra.metrics.threaded_client import ThreadedClientTransport, connect_prometheus_api_client
 from airra.metrics.transport import QueryFailed
 from airra.settings import Settings
 from airra.topology import Topology
@@ -224,3 +225,16 @@ def test_session_closes_with_its_event_loop(settings: Settings, topology: Topolo
     assert first_session.closed
     assert second_session.closed
     assert [str(warning.message) for warning in caught if "nclosed" in str(warning.message)] == []
+
+
+async def test_both_clients_ask_uncompressed(canned: CannedPrometheus, settings: Settings) -> None:
+    configured = settings.model_copy(update={"prometheus_url": canned.url, "query_timeout_s": 2.0})
+    threaded = ThreadedClientTransport(connect_prometheus_api_client(configured, 2), url=canned.url,
+                                       timeout_s=2.0, pool_size=2)
+    try:
+        await threaded.query("up")
+    finally:
+        await threaded.close()
+
+    assert canned.requests[0].query["timeout"] == "2"
+    assert canned.requests[0].headers["Accept-Encoding"] == "identity"

@@ -218,7 +218,8 @@ def test_prometheus_api_client_gets_auth(prom_settings: Settings, topology: Topo
     client = transport.client
 
     assert client.url == "https://prom.test:9090"  # type: ignore[attr-defined]
-    assert client.headers == {"Authorization": "Bearer t0k"}  # type: ignore[attr-defined]
+    assert client.headers == {"Accept-Encoding": "identity",  # type: ignore[attr-defined]
+                              "Authorization": "Bearer t0k"}
     assert client._session.verify is False  # type: ignore[attr-defined]
     adapter = client._session.get_adapter("https://prom.test:9090/api/v1/query")  # type: ignore[attr-defined]
     assert adapter._pool_maxsize == 2 * len(Signal)
