@@ -85,7 +85,7 @@ class ThreadedClientTransport:
 
 def connect_prometheus_api_client(settings: Settings, pool_size: int) -> PrometheusConnect:
     """Build a ``PrometheusConnect`` with the settings' auth and TLS check and a pool of ``pool_size`` connections."""
-    # Uncompressed responses, as the aiohttp transport asks: compressing a response of a few series
+    # Uncompressed responses, as with the aiohttp transport: compressing a response of a few series
     # costs Prometheus more CPU than evaluating the query.
     headers: dict[str, str] = {"Accept-Encoding": "identity"}
     if settings.prometheus_token is not None:
