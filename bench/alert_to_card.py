@@ -11,6 +11,10 @@ query ``PrometheusMetrics`` sent is recorded, then each is timed on its own
 against the same Prometheus, through the same transport the pipeline used,
 and the slowest median is the baseline.
 
+The three phases of each incident are reported as well: from the webhook
+to the first query sent, from there to the last answer, and from the last
+answer to the card.
+
 Run: ``python -m bench.alert_to_card`` (``--smoke`` for one incident).
 Needs Debian's ``prometheus`` package.
 """
@@ -123,6 +127,7 @@ async def measure(directory: Path, *, services: list[str], repeats: int, settle_
 
         latencies: list[float] = []
         pipeline_queries: list[tuple[str, float, float]] = []
+        phases: list[tuple[float, float, float]] = []
         async with LocalBot(settings, runtime=runtime, channels={CHANNEL: "incidents"}) as local:
             for number, service in enumerate(services):
                 recorder.calls.clear()
@@ -131,8 +136,14 @@ async def measure(directory: Path, *, services: list[str], repeats: int, settle_
                 if status != 200:
                     raise RuntimeError(f"the webhook for {service} got HTTP {status}")
                 await local.api.wait_for(lambda: _has_card(local, number + 1), timeout=30)
-                latencies.append(time.perf_counter() - started)
-                pipeline_queries += [call for call in recorder.calls if call[1] < started + latencies[-1]]
+                carded = time.perf_counter()
+                latencies.append(carded - started)
+                calls = [call for call in recorder.calls if call[1] < carded]
+                pipeline_queries += calls
+                if calls:
+                    first_sent = min(call[1] for call in calls)
+                    last_answered = max(call[2] for call in calls)
+                    phases.append((first_sent - started, last_answered - first_sent, carded - last_answered))
                 await local.settle()
 
         # Each distinct query the pipeline sent, timed alone against the same Prometheus
@@ -151,7 +162,7 @@ async def measure(directory: Path, *, services: list[str], repeats: int, settle_
         await metrics.close()
 
     return {"latencies": latencies, "pipeline_queries": pipeline_queries, "alone": alone,
-            "client_cpu_s": client_cpu_s}
+            "client_cpu_s": client_cpu_s, "phases": phases}
 
 
 def run(*, smoke: bool, command: str, repeats: int = 5, query_delays_ms: list[float] | None = None,
@@ -186,6 +197,14 @@ def _report(result: BenchResult, data: dict[str, Any], delay_ms: float, *, expec
     result.add(f"[{label}] webhook to card, slowest", max(latencies) * 1000, "ms", key=f"card_max_ms{suffix}")
     result.add(f"[{label}] PromQL queries per incident", len(data["pipeline_queries"]) / len(latencies),
                key=f"queries_per_incident{suffix}")
+    phases = data["phases"]
+    if phases:
+        result.add(f"[{label}] webhook to first query sent, median", median([phase[0] for phase in phases]) * 1000,
+                   "ms", key=f"to_first_query_ms{suffix}")
+        result.add(f"[{label}] first query sent to last answer, median", median([phase[1] for phase in phases]) * 1000,
+                   "ms", key=f"queries_ms{suffix}")
+        result.add(f"[{label}] last answer to card, median", median([phase[2] for phase in phases]) * 1000,
+                   "ms", key=f"after_queries_ms{suffix}")
     result.add(f"[{label}] slowest single query alone (median of its runs)", slowest_s * 1000, "ms",
                key=f"slowest_query_ms{suffix}")
     result.add(f"[{label}] median query alone", median(list(alone.values())) * 1000, "ms",
