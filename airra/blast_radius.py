@@ -45,6 +45,10 @@ ASSUMED_REQUEST_RATE_RPS = VOLUME_SATURATION_RPS
 
 DOWNSTREAM_SIGNALS = (Signal.ERROR_RATIO, Signal.REQUEST_RATE)
 
+# Downstream services without an error ratio named one assumption each, up to
+# this many per reason; more share one assumption that names the nearest.
+MAX_NAMED_UNAVAILABLE = 3
+
 
 class BlastLevel(StrEnum):
     """Blast level, from the score: MINIMAL < 0.2 ≤ LOW < 0.4 ≤ MEDIUM < 0.6 ≤ HIGH < 0.8 ≤ CRITICAL."""
@@ -290,9 +294,29 @@ def _elevated_downstream(downstream: Mapping[str, int], errors: SignalColumn,
             elevated.append(name)
     _sort_by_hops(elevated, downstream)
     _sort_by_hops(unavailable, downstream)
-    assumptions = [f"error ratio of downstream {name} unavailable ({errors.reason(name)}); counted as elevated"
-                   for name in unavailable]
-    return elevated, assumptions
+    return elevated, _unavailable_assumptions(unavailable, errors)
+
+
+def _unavailable_assumptions(names: list[str], errors: SignalColumn) -> list[str]:
+    """Name each downstream service without an error ratio; past a few with the same reason, one line for them.
+
+    With Prometheus down every downstream service shares one reason, and a
+    shared back end can have thousands of them.
+    """
+    by_reason: dict[str, list[str]] = {}
+    for name in names:
+        by_reason.setdefault(errors.reason(name), []).append(name)
+
+    assumptions: list[str] = []
+    for reason, group in by_reason.items():
+        if len(group) <= MAX_NAMED_UNAVAILABLE:
+            assumptions += [f"error ratio of downstream {name} unavailable ({reason}); counted as elevated"
+                            for name in group]
+            continue
+        nearest = ", ".join(group[:MAX_NAMED_UNAVAILABLE])
+        assumptions.append(f"error ratio of {len(group):,} downstream services unavailable ({reason}): {nearest} "
+                           f"and {len(group) - MAX_NAMED_UNAVAILABLE:,} more, nearest first; all counted as elevated")
+    return assumptions
 
 
 def _sort_by_hops(names: list[str], downstream: Mapping[str, int]) -> None:

@@ -12,6 +12,7 @@ from airra.blast_radius import BlastLevel, BlastRadiusCalculator, _elevated_down
 from airra.metrics import (BatchMetricsSource, ColumnMetricsSource, MetricsSnapshot, Signal, SignalColumn,
                            read_columns, read_many)
 from airra.topology import Topology
+from tests.core.conftest import make_topology
 from tests.core.fakes import TableMetrics
 
 TABLE: Mapping[str, Mapping[Signal, float]] = {
@@ -177,4 +178,37 @@ def test_elevated_set_matches_the_documented_rule(rows: list[tuple[float | None,
     expected = [name for name in downstream
                 if errors.value(name) is None or is_error_ratio_elevated(errors.values[name], rates.value(name))]
     assert elevated == expected
-    assert len(assumptions) == sum(1 for name in downstream if errors.value(name) is None)
+    # Every unavailable ratio here has the same reason: one line each up to three, then one line for all.
+    unavailable = sum(1 for name in downstream if errors.value(name) is None)
+    assert len(assumptions) == (unavailable if unavailable <= 3 else 1)
+
+
+async def test_many_unavailable_error_ratios_share_one_assumption() -> None:
+    # hub has seven services downstream: a1..a4 at one hop (a4 reads fine), b1..b3 behind a1 at two.
+    # Five have no error ratio for the same reason, so they share one line naming the three nearest;
+    # b3's reason differs, so it keeps a line of its own.
+    topology = make_topology(
+        {"name": "hub"},
+        *({"name": name, "depends_on": ["hub"]} for name in ("a1", "a2", "a3", "a4")),
+        *({"name": name, "depends_on": ["a1"]} for name in ("b1", "b2", "b3")),
+    )
+    columns = {
+        Signal.ERROR_RATIO: SignalColumn(values={"a4": 0.0},
+                                         unavailable={**dict.fromkeys(("hub", "a1", "a2", "a3", "b1", "b2"),
+                                                                      "unreachable"), "b3": "no series"}),
+        Signal.REQUEST_RATE: SignalColumn(values={"hub": 10.0, "a4": 5.0}),
+    }
+
+    class Columns(TableMetrics):
+        async def read_columns(self, services: Sequence[str], signals: Sequence[Signal]) -> dict[Signal, SignalColumn]:
+            return columns
+
+    assessment = await BlastRadiusCalculator(topology, Columns()).calculate_blast_radius("hub")
+
+    assert assessment.elevated_downstream == ["a1", "a2", "a3", "b1", "b2", "b3"]
+    assert assessment.error_propagation == pytest.approx(6 / 7)
+    assert assessment.assumptions == [
+        "error ratio of 5 downstream services unavailable (unreachable): a1, a2, a3 and 2 more, nearest first; "
+        "all counted as elevated",
+        "error ratio of downstream b3 unavailable (no series); counted as elevated",
+    ]
