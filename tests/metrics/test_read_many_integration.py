@@ -136,3 +136,22 @@ async def test_read_signals_one_query_per_signal(metrics: tuple[PrometheusMetric
     assert snapshots["payment-service"].value(Signal.REQUEST_RATE) == pytest.approx(4.0, rel=0.02)
     assert snapshots["payment-service"].value(Signal.ERROR_RATIO) == 0.0
     assert snapshots["inventory"].value(Signal.AVAILABILITY) == 0.0
+
+
+async def test_columns_equal_read_many(metrics: tuple[PrometheusMetrics, CountingTransport]) -> None:
+    source, _ = metrics
+    names = ["orders", "payment-service", "cart", "search"]
+    signals = [Signal.ERROR_RATIO, Signal.REQUEST_RATE, Signal.AVAILABILITY]
+
+    columns = await source.read_columns(names, signals)
+    many = await source.read_many(names, signals)
+
+    for signal in signals:
+        assert list(columns[signal].values) == [name for name in names if many[name].value(signal) is not None]
+        for name in names:
+            reading = many[name].readings[signal]
+            if reading.value is None:
+                assert columns[signal].reason(name) == reading.unavailable_reason
+            else:
+                assert columns[signal].value(name) == pytest.approx(reading.value, abs=1e-9)
+    assert columns[Signal.AVAILABILITY].reason("search") == "no series: the query matched nothing for this service"
