@@ -16,8 +16,7 @@ NO_SERIES = "no series: the query matched nothing for this service"
 NAN = "value is NaN (for example 0/0: no requests in the window)"
 
 
-async def test_columns_keep_the_order_asked(prom_settings: Settings,
-                                                                     topology: Topology) -> None:
+async def test_columns_keep_the_order_asked(prom_settings: Settings, topology: Topology) -> None:
     metrics, client = source({
         'status=~"5.."': [series("orders", "NaN"), series("cart", "0.25")],
         "http_requests_total": [series("payment-service", "7"), series("cart", "12.5"), series("orders", "0")],
