@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import logging
 from typing import Any
 
@@ -26,9 +25,10 @@ import aiohttp
 
 from airra.metrics.transport import (
     CLIENT_SLACK_S,
+    DISCONNECTED,
     QueryFailed,
-    error_body_reason,
-    no_json_reason,
+    incomplete_response_reason,
+    response_result,
     timeout_parameter,
     timeout_reason,
     unreachable_reason,
@@ -36,10 +36,6 @@ from airra.metrics.transport import (
 from airra.settings import Settings
 
 log = logging.getLogger(__name__)
-
-# Enough of a response for a reason that quotes it.
-_QUOTED_CHARS = 200
-
 
 class PrometheusHttpApi:
     """Sends instant queries to ``<url>/api/v1/query`` over one aiohttp session.
@@ -102,11 +98,15 @@ class PrometheusHttpApi:
                 body = await response.read()
         except TimeoutError:
             raise QueryFailed(timeout_reason(self.timeout_s)) from None
+        except aiohttp.ServerDisconnectedError:
+            raise QueryFailed(unreachable_reason(self.url, DISCONNECTED)) from None
+        except aiohttp.ClientPayloadError:
+            raise QueryFailed(incomplete_response_reason(self.url)) from None
         except aiohttp.ClientConnectionError as exc:
             raise QueryFailed(unreachable_reason(self.url, exc)) from None
         except aiohttp.ClientError as exc:
             raise QueryFailed(f"request failed: {type(exc).__name__}: {exc}") from None
-        return _result(status, body)
+        return response_result(status, body)
 
     async def close(self) -> None:
         """Close the session and its connections; a later query opens a new one."""
@@ -146,25 +146,3 @@ async def _close_at_shutdown(session: aiohttp.ClientSession) -> None:
     finally:
         await session.close()
 
-
-def _result(status: int, body: bytes) -> Any:
-    """Return ``data.result`` of a response, or raise QueryFailed with the reason it has none."""
-    text = body.decode("utf-8", errors="replace")
-    if status != 200:
-        reason = error_body_reason(text)
-        raise QueryFailed(reason or f"HTTP {status}: {text[:_QUOTED_CHARS]}")
-
-    try:
-        payload = json.loads(text)
-    except ValueError as exc:
-        raise QueryFailed(no_json_reason(exc)) from None
-    if not isinstance(payload, dict):
-        raise QueryFailed(f"invalid response: unexpected body {text[:_QUOTED_CHARS]}")
-    if payload.get("status") != "success":
-        raise QueryFailed(error_body_reason(payload) or f"invalid response: status is not success in "
-                                                        f"{text[:_QUOTED_CHARS]}")
-
-    data = payload.get("data")
-    if not isinstance(data, dict) or "result" not in data:
-        raise QueryFailed(f"invalid response: no data.result in {text[:_QUOTED_CHARS]}")
-    return data["result"]

@@ -12,21 +12,27 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import functools
+import http.client
 import logging
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 import requests
+import urllib3.exceptions
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from airra.metrics.transport import (
     CLIENT_SLACK_S,
+    DISCONNECTED,
     QueryFailed,
     error_body_reason,
+    incomplete_response_reason,
     no_json_reason,
+    response_result,
     timeout_parameter,
     timeout_reason,
     unreachable_reason,
@@ -34,6 +40,11 @@ from airra.metrics.transport import (
 from airra.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# The last HTTP response of each worker thread. PrometheusConnect's errors keep only
+# part of the body, or none (a KeyError for a body without "data"), so the reason
+# of a failed query is read from the response itself, as the aiohttp transport does.
+_last_response = threading.local()
 
 
 class PrometheusClient(Protocol):
@@ -60,27 +71,53 @@ class ThreadedClientTransport:
         Raises:
             QueryFailed: with the reason the query failed.
         """
-        call = functools.partial(self.client.custom_query, promql, params={"timeout": timeout_parameter(self.timeout_s)},
-                                 timeout=self.timeout_s + CLIENT_SLACK_S)
         try:
             # Twice the slack before the read stops waiting for the thread, so that
             # the HTTP client's own timeout arrives first.
-            return await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(self._executor, call),
-                                          timeout=self.timeout_s + 2 * CLIENT_SLACK_S)
-        except (asyncio.TimeoutError, requests.Timeout):
+            return await asyncio.wait_for(
+                asyncio.get_running_loop().run_in_executor(self._executor, self._custom_query, promql),
+                timeout=self.timeout_s + 2 * CLIENT_SLACK_S)
+        except asyncio.TimeoutError:
             raise QueryFailed(timeout_reason(self.timeout_s)) from None
-        except requests.ConnectionError as exc:
-            raise QueryFailed(unreachable_reason(self.url, exc)) from None
+        except requests.JSONDecodeError as exc:
+            raise QueryFailed(no_json_reason(exc)) from None
+        except requests.RequestException as exc:
+            raise QueryFailed(self._request_failure_reason(exc)) from None
         except PrometheusApiClientException as exc:
             raise QueryFailed(_api_error_reason(exc)) from None
-        except requests.RequestException as exc:
-            raise QueryFailed(f"request failed: {exc}") from None
         except ValueError as exc:
             raise QueryFailed(no_json_reason(exc)) from None
 
     async def close(self) -> None:
         """Stop the worker threads; queries still running finish in the background."""
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _custom_query(self, promql: str) -> Any:
+        """Run the query in a worker thread; a failed response raises QueryFailed read from its body."""
+        _last_response.value = None
+        try:
+            return self.client.custom_query(promql, params={"timeout": timeout_parameter(self.timeout_s)},
+                                            timeout=self.timeout_s + CLIENT_SLACK_S)
+        except (PrometheusApiClientException, LookupError, TypeError, ValueError):
+            response: requests.Response | None = _last_response.value
+            if response is None:
+                raise
+            response_result(response.status_code, response.content)
+            raise
+
+    def _request_failure_reason(self, exc: requests.RequestException) -> str:
+        """Word a failed request as the aiohttp transport words the same failure."""
+        chain = list(_exception_chain(exc))
+        if any(_is_timeout(inner) for inner in chain):
+            return timeout_reason(self.timeout_s)
+        if any(isinstance(inner, http.client.RemoteDisconnected) for inner in chain):
+            return unreachable_reason(self.url, DISCONNECTED)
+        if any(isinstance(inner, (requests.exceptions.ChunkedEncodingError, urllib3.exceptions.ProtocolError,
+                                  http.client.IncompleteRead)) for inner in chain):
+            return incomplete_response_reason(self.url)
+        if isinstance(exc, requests.ConnectionError):
+            return unreachable_reason(self.url, exc)
+        return f"request failed: {exc}"
 
 
 def connect_prometheus_api_client(settings: Settings, pool_size: int) -> PrometheusConnect:
@@ -110,7 +147,32 @@ def connect_prometheus_api_client(settings: Settings, pool_size: int) -> Prometh
     # PrometheusConnect mounts an adapter of 10 connections; with more worker threads
     # requests would open and discard extra connections, so mount a pool that fits them.
     client._session.mount(url, HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=pool_size))
+    client._session.hooks["response"].append(_remember_response)
     return client
+
+
+def _remember_response(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    _last_response.value = response
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    # urllib3 2 derives NewConnectionError, a refused connection, from ConnectTimeoutError.
+    if isinstance(exc, urllib3.exceptions.NewConnectionError):
+        return False
+    return isinstance(exc, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError))
+
+
+def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """Yield the error and every error inside it: causes, contexts, and those that requests and urllib3 wrap."""
+    pending, seen = [exc], set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        wrapped = [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
+        pending += [inner for inner in wrapped if isinstance(inner, BaseException)]
 
 
 def _api_error_reason(exc: PrometheusApiClientException) -> str:

@@ -14,6 +14,12 @@ import json
 import os
 from typing import Any, Protocol
 
+# Enough of a response for a reason that quotes it.
+_QUOTED_CHARS = 200
+
+DISCONNECTED = "the server closed the connection without a response"
+"""The cause an unreachable reason names when a connection closes before any response."""
+
 CLIENT_SLACK_S = 1.0
 """Seconds on top of the query timeout before the client gives up.
 
@@ -58,12 +64,44 @@ def timeout_reason(timeout_s: float) -> str:
     return f"timeout: no response from Prometheus within {timeout_s + CLIENT_SLACK_S:g}s"
 
 
-def unreachable_reason(url: str, exc: BaseException) -> str:
-    return f"unreachable: cannot connect to Prometheus at {url} ({root_cause(exc)})"
+def unreachable_reason(url: str, cause: BaseException | str) -> str:
+    detail = cause if isinstance(cause, str) else root_cause(cause)
+    return f"unreachable: cannot connect to Prometheus at {url} ({detail})"
 
 
 def no_json_reason(exc: ValueError) -> str:
     return f"invalid response: Prometheus returned no JSON ({exc})"
+
+
+def incomplete_response_reason(url: str) -> str:
+    return f"request failed: Prometheus at {url} closed the connection before the response was complete"
+
+
+def response_result(status: int, body: bytes) -> Any:
+    """Return ``data.result`` of a response, or raise QueryFailed with the reason it has none.
+
+    Both transports read an HTTP response through here, so that an error
+    page or a body that is not Prometheus's JSON reads the same in either.
+    """
+    text = body.decode("utf-8", errors="replace")
+    if status != 200:
+        reason = error_body_reason(text)
+        raise QueryFailed(reason or f"HTTP {status}: {text[:_QUOTED_CHARS]}")
+
+    try:
+        payload = json.loads(text)
+    except ValueError as exc:
+        raise QueryFailed(no_json_reason(exc)) from None
+    if not isinstance(payload, dict):
+        raise QueryFailed(f"invalid response: unexpected body {text[:_QUOTED_CHARS]}")
+    if payload.get("status") != "success":
+        raise QueryFailed(error_body_reason(payload) or f"invalid response: status is not success in "
+                                                        f"{text[:_QUOTED_CHARS]}")
+
+    data = payload.get("data")
+    if not isinstance(data, dict) or "result" not in data:
+        raise QueryFailed(f"invalid response: no data.result in {text[:_QUOTED_CHARS]}")
+    return data["result"]
 
 
 def error_body_reason(body: Any) -> str | None:

@@ -1,0 +1,156 @@
+"""Both transports against one misbehaving server: every failure must read the same.
+
+A reading's reason is what an SRE sees in the card, so switching
+AIRRA_PROMETHEUS_CLIENT must not change it. The server stands in for a
+Prometheus behind a proxy that answers with plain-text errors, login pages,
+bodies that are not Prometheus's JSON, or drops the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from aiohttp import web
+
+from airra.metrics.http_api import PrometheusHttpApi
+from airra.metrics.threaded_client import ThreadedClientTransport, connect_prometheus_api_client
+from airra.metrics.transport import QueryFailed
+from airra.settings import Settings
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def plain_400(request: web.Request) -> web.StreamResponse:
+    return web.Response(status=400, text="bad request")
+
+
+async def plain_503(request: web.Request) -> web.StreamResponse:
+    return web.Response(status=503, text="Service Unavailable")
+
+
+async def html_502(request: web.Request) -> web.StreamResponse:
+    return web.Response(status=502, text="<h1>502 Bad Gateway</h1>", content_type="text/html")
+
+
+async def binary_500(request: web.Request) -> web.StreamResponse:
+    return web.Response(status=500, body=b"\xff\xfe oops")
+
+
+async def login_page(request: web.Request) -> web.StreamResponse:
+    return web.Response(text="<html>login</html>", content_type="text/html")
+
+
+async def truncated_json(request: web.Request) -> web.StreamResponse:
+    return web.Response(text='{"status":"success","data":', content_type="application/json")
+
+
+async def error_with_200(request: web.Request) -> web.StreamResponse:
+    return web.json_response({"status": "error", "errorType": "execution", "error": "expanding series"})
+
+
+async def no_data(request: web.Request) -> web.StreamResponse:
+    return web.json_response({"status": "success"})
+
+
+async def list_body(request: web.Request) -> web.StreamResponse:
+    return web.json_response([1, 2])
+
+
+async def hang(request: web.Request) -> web.StreamResponse:
+    await asyncio.sleep(5)
+    return web.Response()
+
+
+async def reset_mid_body(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse()
+    response.content_length = 1000
+    response.content_type = "application/json"
+    await response.prepare(request)
+    await response.write(b'{"status":"succ')
+    assert request.transport is not None
+    request.transport.close()
+    return response
+
+
+async def close_without_response(request: web.Request) -> web.StreamResponse:
+    assert request.transport is not None
+    request.transport.close()
+    await asyncio.sleep(0.1)
+    return web.Response()
+
+
+CASES: list[tuple[Handler, str]] = [
+    (plain_400, "HTTP 400: bad request"),
+    (plain_503, "HTTP 503: Service Unavailable"),
+    (html_502, "HTTP 502: <h1>502 Bad Gateway</h1>"),
+    (binary_500, "HTTP 500: \ufffd\ufffd oops"),
+    (login_page, "invalid response: Prometheus returned no JSON (Expecting value: line 1 column 1 (char 0))"),
+    (truncated_json, "invalid response: Prometheus returned no JSON (Expecting value: line 1 column 28 (char 27))"),
+    (error_with_200, "execution: expanding series"),
+    (no_data, 'invalid response: no data.result in {"status": "success"}'),
+    (list_body, "invalid response: unexpected body [1, 2]"),
+    (hang, "timeout: no response from Prometheus within 1.2s"),
+    (reset_mid_body, "request failed: Prometheus at {url} closed the connection before the response was complete"),
+    (close_without_response, "unreachable: cannot connect to Prometheus at {url} "
+                             "(the server closed the connection without a response)"),
+]
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[str, list[Handler]]]:
+    """A server whose /prometheus/api/v1/query responds with the last handler of the list."""
+    handlers: list[Handler] = []
+
+    async def query(request: web.Request) -> web.StreamResponse:
+        return await handlers[-1](request)
+
+    app = web.Application()
+    app.router.add_get("/prometheus/api/v1/query", query)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}/prometheus", handlers
+    await runner.cleanup()
+
+
+async def reason_of(transport: PrometheusHttpApi | ThreadedClientTransport) -> str:
+    try:
+        with pytest.raises(QueryFailed) as caught:
+            await transport.query("up")
+    finally:
+        await transport.close()
+    return caught.value.reason
+
+
+@pytest.mark.parametrize(("handler", "expected"), CASES, ids=[handler.__name__ for handler, _ in CASES])
+async def test_both_transports_same_reason(handler: Handler, expected: str, server: tuple[str, list[Handler]],
+                                           settings: Settings) -> None:
+    url, handlers = server
+    handlers.append(handler)
+    configured = settings.model_copy(update={"prometheus_url": url, "query_timeout_s": 0.2})
+
+    aiohttp_reason = await reason_of(PrometheusHttpApi.from_settings(configured, max_connections=2))
+    threaded_reason = await reason_of(ThreadedClientTransport(connect_prometheus_api_client(configured, 2), url=url,
+                                                              timeout_s=0.2, pool_size=2))
+
+    assert aiohttp_reason == expected.replace("{url}", url)
+    assert threaded_reason == expected.replace("{url}", url)
+
+
+async def test_refused_connection_same_reason(settings: Settings) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}/prometheus/"
+    configured = settings.model_copy(update={"prometheus_url": url, "query_timeout_s": 0.2})
+
+    aiohttp_reason = await reason_of(PrometheusHttpApi.from_settings(configured, max_connections=2))
+    threaded_reason = await reason_of(ThreadedClientTransport(connect_prometheus_api_client(configured, 2), url=url,
+                                                              timeout_s=0.2, pool_size=2))
+
+    assert aiohttp_reason == f"unreachable: cannot connect to Prometheus at {url} (Connection refused)"
+    assert threaded_reason == f"unreachable: cannot connect to Prometheus at {url} (Connection refused)"
