@@ -503,13 +503,26 @@ class IncidentTracker:
         Callers hold the lock, so no later version of these incidents is written in between.
 
         Raises:
-            StoreError: when a write failed; the reads then return the incidents as before.
+            StoreError: when a write failed; the reads then return that incident and those after it as before.
         """
         if not incidents:
             return
-        await asyncio.to_thread(_write_all, self.store, incidents)
-        for incident in incidents:
-            self.store.remember(incident)
+
+        written: list[Incident] = []
+        writing = asyncio.ensure_future(asyncio.to_thread(_write_all, self.store, incidents, written))
+        try:
+            await asyncio.shield(writing)
+        except asyncio.CancelledError:
+            # The thread writes on regardless, so the lock is held until it is done.
+            await asyncio.wait([writing])
+            if not writing.cancelled() and writing.exception() is not None:
+                log.error("writing incidents failed after the change was cancelled: %s", writing.exception())
+            raise
+        finally:
+            # An incident on disk is shown to reads even when a later one of the batch failed,
+            # because the resent alert would otherwise open a second incident beside it.
+            for incident in written:
+                self.store.remember(incident)
 
     def _ingest_batch(self, alerts: Iterable[Alert]) -> tuple[list[IngestOutcome], list[Incident]]:
         now = self._clock()
@@ -736,9 +749,11 @@ class _WorkingSet:
         return [self.dirty[incident_id] for incident_id in sorted(self.dirty)]
 
 
-def _write_all(store: IncidentStore, incidents: list[Incident]) -> None:
+def _write_all(store: IncidentStore, incidents: list[Incident], written: list[Incident]) -> None:
+    """Write the incidents in order, appending each to ``written`` once it is on disk."""
     for incident in incidents:
         store.write(incident)
+        written.append(incident)
 
 
 def _with_fingerprint(incidents: list[Incident], fingerprint: str) -> Incident | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 
 import pytest
@@ -72,3 +74,71 @@ async def test_failed_write_changes_nothing(settings: Settings, tmp_path: Path) 
     assert outcome.kind is IngestKind.UPDATED
     assert outcome.incident is not None
     assert sorted(outcome.incident.alerts) == ["fp-1", "fp-2"]
+
+
+class FailingServiceStore(FileIncidentStore):
+    """A file store that fails to write the incidents of ``failing_service``, as when its write hits a full disk."""
+
+    failing_service: str | None = None
+
+    def write(self, incident: Incident) -> None:
+        if incident.service == self.failing_service:
+            raise StoreError(f"failed to write incident {incident.id}: disk full")
+        super().write(incident)
+
+
+async def test_partly_written_batch_opens_once(settings: Settings, tmp_path: Path) -> None:
+    store = FailingServiceStore(tmp_path)
+    store.failing_service = "payments"
+    tracker = IncidentTracker(store, settings)
+    batch = [firing("fp-1"), firing("fp-2").model_copy(update={"service": "payments"})]
+
+    with pytest.raises(StoreError, match="disk full"):
+        await tracker.ingest_many(batch)
+
+    # The orders incident reached the disk before the payments write failed, so reads show it.
+    written = sorted(path.name for path in tmp_path.glob("inc-*.json"))
+    assert len(written) == 1
+    assert [incident.service for incident in tracker.store.find_active()] == ["orders"]
+
+    # Alertmanager resends the whole notification after the 5xx.
+    store.failing_service = None
+    outcomes = await tracker.ingest_many(batch)
+
+    assert [outcome.kind for outcome in outcomes] == [IngestKind.DUPLICATE, IngestKind.OPENED]
+    restarted = IncidentTracker(FileIncidentStore(tmp_path), settings)
+    assert sorted(incident.service or "" for incident in restarted.store.find_active()) == ["orders", "payments"]
+
+
+class GatedFileStore(FileIncidentStore):
+    """A file store whose writes wait in their worker thread until ``release`` is set."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self.release = threading.Event()
+        self.writing = threading.Event()
+
+    def write(self, incident: Incident) -> None:
+        self.writing.set()
+        self.release.wait(10)
+        super().write(incident)
+
+
+async def test_cancelled_write_still_shown(settings: Settings, tmp_path: Path) -> None:
+    store = GatedFileStore(tmp_path)
+    tracker = IncidentTracker(store, settings)
+    ingest = asyncio.create_task(tracker.ingest_many([firing("fp-1")]))
+    while not store.writing.is_set():
+        await asyncio.sleep(0.01)
+
+    # As when the webhook's request is cancelled during the write: the worker thread writes on.
+    ingest.cancel()
+    await asyncio.sleep(0.05)
+    store.release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await ingest
+
+    assert [incident.service for incident in tracker.store.find_active()] == ["orders"]
+    resent = await tracker.ingest(firing("fp-1"))
+    assert resent.kind is IngestKind.DUPLICATE
+    assert len(list(tmp_path.glob("inc-*.json"))) == 1
