@@ -20,13 +20,13 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from airra.actions import ActionType, profile_of
-from airra.alerts import Alert
+from airra.alerts import Alert, AlertStatus
 from airra.categories import Category
 from airra.calibration import ConfidenceOutcomeRecord, ConfidenceTracker
 from airra.execution.guards import Guards
 from airra.execution.base import ActionRequest, ExecutionResult, ExecutionStatus, Executor
 from airra.feedback import FeedbackCollector, FeedbackType, OperatorFeedback
-from airra.incidents import Incident, IncidentTracker, IngestKind, IngestOutcome
+from airra.incidents import Incident, IncidentStatus, IncidentTracker, IngestKind, IngestOutcome
 from airra.intake.alertmanager import WebhookBatch
 from airra.proposal import ApprovalRequirement, Proposal, Proposer, render_proposal_text
 from airra.blast_radius import BlastRadiusCalculator
@@ -303,8 +303,9 @@ class IncidentFlows:
             if not proposing:
                 self.spawn(self.propose(incident.id, outcome.alert, note=_reopened_note(outcome)),
                            name=f"propose {incident.id}", incident_id=incident.id)
-        elif outcome.kind is IngestKind.UPDATED and incident.card_ts is None and not self._proposing(incident.id):
-            # The first card failed to post (e.g. Slack was down); this alert is the chance to post it.
+        elif _needs_card(outcome) and not self._proposing(incident.id):
+            # The first card was never posted: Slack was down, the bot stopped, or a write failed first.
+            # This alert, even a repeat of a known one, is the chance to post it.
             log.info("incident %s: no card yet, proposing again", incident.id)
             self.spawn(self.propose(incident.id, outcome.alert), name=f"propose {incident.id}",
                        incident_id=incident.id)
@@ -1063,6 +1064,15 @@ def _proposal_number(record: ApprovalRecord | None) -> int:
     if record is None or not record.proposal_id.startswith("p") or not record.proposal_id[1:].isdigit():
         return 0
     return int(record.proposal_id[1:])
+
+
+def _needs_card(outcome: IngestOutcome) -> bool:
+    """Return True for an alert of an open incident whose card was never posted."""
+    incident = outcome.incident
+    if incident is None or incident.card_ts is not None or incident.status is not IncidentStatus.OPEN:
+        return False
+    return outcome.kind is IngestKind.UPDATED or (
+        outcome.kind is IngestKind.DUPLICATE and outcome.alert is not None and outcome.alert.status is AlertStatus.FIRING)
 
 
 def _reopened_note(outcome: IngestOutcome) -> str | None:

@@ -11,13 +11,15 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from airra.alerts import Alert
 from airra.categories import Category
 from airra.errors import StoreError
 from airra.incidents import FileIncidentStore, Incident
 from airra.proposal import Proposal, Proposer
 from tests.bot.scenarios.test_alert_intake import _send_webhook, _webhook
-from tests.bot.scenarios.conftest import StartScenario
+from tests.bot.scenarios.conftest import StartScenario, restart
 
 
 class GatedStore:
@@ -130,3 +132,78 @@ async def test_lagging_count_gives_new_id(start_scenario: StartScenario) -> None
     assert record.proposal_id == "p2"
     assert [path.name for path in _approval_records(scenario.data_dir)] == [
         f"{incident.id}__p1.json", f"{incident.id}__p2.json"]
+
+
+class StalledProposer:
+    """A proposer that never finishes, as a bot that stops between storing an incident and posting its card."""
+
+    async def propose(self, alert: Alert, **options: Any) -> Proposal:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def test_restart_before_card_posts_on_resend(start_scenario: StartScenario, serve_bot: Any) -> None:
+    scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE))
+    first = scenario.bot.flows
+    first.proposer = StalledProposer()  # type: ignore[assignment]
+    assert await _send_webhook(scenario, _webhook("firing")) == 200
+    for task in list(first._tasks):
+        task.cancel()
+    await first.drain()
+    assert scenario.cards() == []
+
+    # Alertmanager's repeat_interval resends the same alerts to the restarted bot.
+    bot, restarted = await restart(scenario, serve_bot)
+    async with aiohttp.ClientSession() as session:
+        async with session.post(restarted.base_url + "/alertmanager", json=_webhook("firing")) as response:
+            assert response.status == 200
+    await scenario.wait_for_card()
+    await bot.flows.drain()
+
+    assert len(scenario.cards()) == 1
+    assert len(bot.flows.tracker.store.find_active()) == 1
+    assert len(_approval_records(scenario.data_dir)) == 1
+
+
+class ServiceFailingStore(GatedStore):
+    """The gated store, failing only the writes of ``failing_service``'s incidents."""
+
+    failing_service: str | None = None
+
+    def write(self, incident: Incident) -> None:
+        if incident.service == self.failing_service:
+            raise StoreError(f"failed to write incident {incident.id}: disk full")
+        super().write(incident)
+
+
+def _two_service_webhook() -> dict[str, Any]:
+    """One notification of an alert grouped by alertname only, firing for search and for cart."""
+    document = _webhook("firing")
+    cart = dict(document["alerts"][1])
+    cart["labels"] = {**cart["labels"], "service": "cart", "pod": "cart-7c9d8e6f5-kl3mn"}
+    cart["fingerprint"] = "5555eeee6666ffff"
+    document["alerts"] = [document["alerts"][0], cart]
+    return document
+
+
+async def test_partly_stored_webhook_cards_on_resend(start_scenario: StartScenario) -> None:
+    scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE))
+    flows = scenario.bot.flows
+    store = ServiceFailingStore(flows.tracker.store)  # type: ignore[arg-type]
+    store.release.set()
+    store.failing_service = "cart"
+    flows.tracker.store = store  # type: ignore[assignment]
+
+    # The search incident is written first, then the cart write fails.
+    assert await _send_webhook(scenario, _two_service_webhook()) == 500
+    await scenario.settle()
+    assert scenario.cards() == []
+
+    store.failing_service = None
+    assert await _send_webhook(scenario, _two_service_webhook()) == 200
+    await scenario.wait_for_card(2)
+    await scenario.settle()
+
+    assert len(scenario.cards()) == 2
+    assert sorted(incident.service or "" for incident in flows.tracker.store.find_active()) == ["cart", "search"]
+    assert len(list((scenario.data_dir / "incidents").glob("inc-*.json"))) == 2
