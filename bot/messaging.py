@@ -52,6 +52,12 @@ CODE_FENCE = "```"
 # notifications and screen readers; the blocks carry the content).
 REPORT_FALLBACK_TEXT = 150
 
+# Cards whose overflow text the poster remembers, so that refreshing a card does
+# not post the same overflow again. Bounded so that a bot running for months does
+# not keep every long card's text; cards are refreshed while their incident is
+# open, far fewer than this at a time.
+MAX_REMEMBERED_OVERFLOWS = 1024
+
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -84,6 +90,7 @@ class SlackPoster:
         self._channel_locks: dict[str, asyncio.Lock] = {}
         self._report_locks: dict[str, asyncio.Lock] = {}
         self._last_post: dict[str, float] = {}
+        # (channel, ts) -> the overflow text last posted under that card; the newest MAX_REMEMBERED_OVERFLOWS.
         self._overflow_posted: dict[tuple[str, str], str] = {}
         _ensure_rate_limit_retries(client, rate_limit_retries)
 
@@ -110,7 +117,7 @@ class SlackPoster:
                  f" in thread {thread_ts}" if thread_ts else "")
 
         if overflow:
-            self._overflow_posted[(channel, ts)] = overflow
+            self._remember_overflow(channel, ts, overflow)
             await self.post_report(channel, thread_ts or ts, text=overflow, incident_id=incident_id)
         return ts
 
@@ -146,8 +153,19 @@ class SlackPoster:
         log.info("incident %s: updated %s in %s", incident_id or "-", ts, channel)
 
         if overflow and self._overflow_posted.get((channel, ts)) != overflow:
-            self._overflow_posted[(channel, ts)] = overflow
+            self._remember_overflow(channel, ts, overflow)
             await self.post_report(channel, ts, text=overflow, incident_id=incident_id)
+
+    def _remember_overflow(self, channel: str, ts: str, overflow: str) -> None:
+        """Remember the overflow posted under a card, forgetting the oldest card past the bound.
+
+        A card forgotten here and then updated with the same overflow gets it
+        posted in its thread once more; only cards that old are affected.
+        """
+        self._overflow_posted.pop((channel, ts), None)
+        self._overflow_posted[(channel, ts)] = overflow
+        while len(self._overflow_posted) > MAX_REMEMBERED_OVERFLOWS:
+            del self._overflow_posted[next(iter(self._overflow_posted))]
 
     async def ephemeral(
         self,

@@ -9,6 +9,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blockkit import actions, button, check_blocks, header, section
+from bot import messaging
 from bot.messaging import SlackPoster, pack_report, retry_after_s, split_report
 from bot.testing import SlackApiStandIn
 
@@ -276,3 +277,22 @@ async def test_unpaced_storm_is_delayed_not_lost(slack_client: AsyncWebClient, s
     assert [message["text"] for message in slack_api.messages_in("C0INCIDENT")] == [f"alert {n}" for n in range(5)]
     assert statuses.count(429) >= 1
     assert statuses.count(200) == 5
+
+
+async def test_remembered_overflows_are_bounded(slack_client: AsyncWebClient, slack_api: SlackApiStandIn,
+                                                monkeypatch: Any) -> None:
+    monkeypatch.setattr(messaging, "MAX_REMEMBERED_OVERFLOWS", 2)
+    poster = SlackPoster(slack_client, min_interval_s=0)
+    long_card = [header("checkout"), section("\n".join(f"evidence {n:03d} " + "x" * 60 for n in range(80)))]
+    first, second, third = [await poster.post("C0INCIDENT", long_card, f"card {n}") for n in range(3)]
+    replies = {ts: len(slack_api.thread("C0INCIDENT", ts)) for ts in (first, second, third)}
+    assert min(replies.values()) >= 1
+
+    await poster.update("C0INCIDENT", third, long_card, "card 2: approved")
+    await poster.update("C0INCIDENT", first, long_card, "card 0: approved")
+
+    # The third card's overflow is still remembered: no new reply. The first
+    # card's was forgotten when the third card was posted, so it is posted again.
+    assert len(slack_api.thread("C0INCIDENT", third)) == replies[third]
+    assert len(slack_api.thread("C0INCIDENT", first)) == 2 * replies[first]
+    assert len(poster._overflow_posted) == 2
