@@ -36,7 +36,7 @@ from airra.verification import PostActionVerifier, VerificationResult, Verificat
 from bot.approvals import ApprovalDesk, ApproverPolicy, VoteOutcome
 from bot.audit import AuditKind, AuditLog
 from bot.blockkit import code_block, escape
-from bot.cards import IncidentCard, RejectSubmission, card_from_proposal, render_card, unscoped_card
+from bot.cards import CardState, IncidentCard, RejectSubmission, card_from_proposal, render_card, unscoped_card
 from bot.corrections import Correction, parse_correction
 from bot.errors import describe_error
 from bot.locks import KeyedLocks
@@ -59,6 +59,11 @@ Reply = Callable[[str], Awaitable[Any]]
 """Sends a short ephemeral message, visible only to the user who clicked."""
 
 CARD_UPDATE_INTERVAL_S = 3.0
+
+# Slack errors of cards that failed to post, kept for the /airra analyze that
+# opened the incident; only the newest are kept, as the command reads its own
+# within seconds and alerts never read theirs.
+MAX_CARD_ERRORS = 256
 
 
 class IncidentFlows:
@@ -329,6 +334,10 @@ class IncidentFlows:
                    name=f"propose {incident.id}", incident_id=incident.id)
         return incident
 
+    def _is_open(self, incident_id: str) -> bool:
+        incident = self.tracker.get(incident_id)
+        return incident is not None and incident.is_open
+
     def _proposing(self, incident_id: str) -> bool:
         return any(task.get_name() == f"propose {incident_id}" for task in self._tasks)
 
@@ -413,14 +422,19 @@ class IncidentFlows:
             card.status_note = note
         await self._show_card(incident, channel, card)
 
-        if record.status is ApprovalStatus.PENDING:
+        # Nothing waits or runs for an incident resolved while its proposal was computed.
+        still_open = self._is_open(incident.id)
+        if record.status is ApprovalStatus.PENDING and still_open:
             self._schedule_expiry(record)
         self.audit.record(AuditKind.DECISION, incident_id=incident.id, user_id=requested_by,
                           proposal_id=record.proposal_id, action=record.action_type or None,
                           approval=str(proposal.approval.value), category=record.hypothesis_category,
                           confidence=record.confidence, blast_level=record.blast_level)
 
-        if record.status is ApprovalStatus.AUTOMATIC:
+        if record.status is ApprovalStatus.AUTOMATIC and not still_open:
+            log.info("incident %s: resolved before its automatic action %s started; not run", incident.id,
+                     record.action_type)
+        elif record.status is ApprovalStatus.AUTOMATIC:
             if await self.desk.claim_automatic(record):
                 await self.execute(record, approved_by=None)
         return record
@@ -485,8 +499,13 @@ class IncidentFlows:
     async def _show_card(self, incident: Incident, channel: str, card: IncidentCard) -> None:
         """Post the card, or update it in place when the incident has one."""
         async with self._card_lock(incident.id):
-            rendered = render_card(card)
             current = self.tracker.get(incident.id) or incident
+            if not current.is_open and card.state is not CardState.RESOLVED:
+                # A resolve that arrived during the diagnosis found no card to mark, so the card shows it here.
+                card.resolve()
+                if card.state is CardState.RESOLVED:
+                    card.status_note = _RESOLVED_NOTE
+            rendered = render_card(card)
             if current.card_ts:
                 ts = current.card_ts
                 await self.poster.update(channel=current.channel or channel, ts=ts, text=rendered.text,
@@ -497,6 +516,8 @@ class IncidentFlows:
                                                 incident_id=incident.id)
                 except SlackApiError as exc:
                     self._card_errors[incident.id] = str(exc.response.get("error") or exc)
+                    while len(self._card_errors) > MAX_CARD_ERRORS:
+                        del self._card_errors[next(iter(self._card_errors))]
                     raise
                 await self.tracker.update(incident.id, card_ts=ts, channel=channel)
                 log.info("incident %s: card posted in %s at %s", incident.id, channel, ts)
@@ -540,7 +561,7 @@ class IncidentFlows:
         """Mark the card resolved and post the resolution in the thread."""
         def resolved(card: IncidentCard) -> None:
             card.resolve()
-            card.status_note = ":large_green_circle: Every alert of this incident is resolved."
+            card.status_note = _RESOLVED_NOTE
 
         self._cancel_expiry(incident_id)
         await self._change_card(incident_id, resolved)
@@ -1064,6 +1085,9 @@ def _proposal_number(record: ApprovalRecord | None) -> int:
     if record is None or not record.proposal_id.startswith("p") or not record.proposal_id[1:].isdigit():
         return 0
     return int(record.proposal_id[1:])
+
+
+_RESOLVED_NOTE = ":large_green_circle: Every alert of this incident is resolved."
 
 
 def _needs_card(outcome: IngestOutcome) -> bool:
