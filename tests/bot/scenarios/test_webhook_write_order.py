@@ -16,10 +16,19 @@ import aiohttp
 from airra.alerts import Alert
 from airra.categories import Category
 from airra.errors import StoreError
-from airra.incidents import FileIncidentStore, Incident
+from airra.incidents import FileIncidentStore, Incident, IncidentStatus
 from airra.proposal import Proposal, Proposer
 from tests.bot.scenarios.test_alert_intake import _send_webhook, _webhook
-from tests.bot.scenarios.conftest import StartScenario, restart
+from bot.audit import AuditKind, AuditLog
+from tests.bot.scenarios.conftest import (
+    INCIDENT_CHANNEL,
+    Scenario,
+    StartScenario,
+    card_text,
+    has_buttons,
+    restart,
+)
+from tests.bot.scenarios.test_automatic import AutomaticPolicyProposer
 
 
 class GatedStore:
@@ -207,3 +216,48 @@ async def test_partly_stored_webhook_cards_on_resend(start_scenario: StartScenar
     assert len(scenario.cards()) == 2
     assert sorted(incident.service or "" for incident in flows.tracker.store.find_active()) == ["cart", "search"]
     assert len(list((scenario.data_dir / "incidents").glob("inc-*.json"))) == 2
+
+
+async def _resolve_during_open_write(scenario: Scenario) -> dict[str, Any]:
+    """Send a firing webhook, and its resolve while the new incident is still being written; return the card."""
+    flows = scenario.bot.flows
+    store = GatedStore(flows.tracker.store)  # type: ignore[arg-type]
+    flows.tracker.store = store  # type: ignore[assignment]
+    firing = asyncio.create_task(_send_webhook(scenario, _webhook("firing")))
+    # The proposal task starts once the incident is decided, while its write waits for the release.
+    while not flows._tasks:
+        await asyncio.sleep(0.01)
+    resolved = asyncio.create_task(_send_webhook(scenario, _webhook("resolved")))
+    await asyncio.sleep(0.1)
+
+    store.release.set()
+    assert await firing == 200
+    assert await resolved == 200
+    card = await scenario.wait_for_card()
+    await scenario.settle()
+    return scenario.api.message(INCIDENT_CHANNEL, card["ts"])
+
+
+async def test_resolve_during_open_write(start_scenario: StartScenario) -> None:
+    scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE))
+
+    card = await _resolve_during_open_write(scenario)
+
+    [incident] = scenario.bot.flows.tracker.store.all()
+    assert incident.status is IncidentStatus.RESOLVED
+    assert ":large_green_circle: Resolved" in card_text(card)
+    assert not has_buttons(card)
+
+
+async def test_resolved_automatic_action_not_run(start_scenario: StartScenario) -> None:
+    scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE))
+    flows = scenario.bot.flows
+    flows.proposer = AutomaticPolicyProposer(flows.proposer)  # type: ignore[assignment]
+
+    card = await _resolve_during_open_write(scenario)
+
+    assert ":large_green_circle: Resolved" in card_text(card)
+    executions = [entry for entry in AuditLog(scenario.data_dir / "audit.jsonl").entries()
+                  if entry.kind is AuditKind.EXECUTION]
+    assert executions == []
+    assert (await scenario.runtime.executor.service_state("search")).replicas == 3
