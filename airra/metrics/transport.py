@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 from typing import Any, Protocol
 
 # Enough of a response for a reason that quotes it.
@@ -125,6 +126,12 @@ def root_cause(exc: BaseException) -> str:
         if inner is None:
             break
         exc = inner
+    # An SSL error's errno is OpenSSL's code, not a POSIX one: errno 1 would read "Operation not permitted".
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (f"TLS certificate verification failed: {exc.verify_message}; trust the CA that signed it, "
+                "or set AIRRA_PROMETHEUS_VERIFY_TLS=false")
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS error: {exc.reason or exc}"
     # asyncio words a refused connection "Connect call failed (host, port)"; its errno has the standard text.
     if isinstance(exc, OSError) and isinstance(exc.errno, int) and exc.errno > 0:
         return os.strerror(exc.errno)

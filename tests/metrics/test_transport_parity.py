@@ -9,8 +9,12 @@ bodies that are not Prometheus's JSON, or drops the connection.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
+import ssl
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -154,3 +158,51 @@ async def test_refused_connection_same_reason(settings: Settings) -> None:
 
     assert aiohttp_reason == f"unreachable: cannot connect to Prometheus at {url} (Connection refused)"
     assert threaded_reason == f"unreachable: cannot connect to Prometheus at {url} (Connection refused)"
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key, made with the openssl command."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("the openssl command is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+async def test_untrusted_certificate_same_reason(certificate: tuple[Path, Path], settings: Settings) -> None:
+    async def query(request: web.Request) -> web.StreamResponse:
+        return web.json_response({"status": "success", "data": {"resultType": "vector", "result": []}})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/query", query)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+    await site.start()
+    url = f"https://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    checked = settings.model_copy(update={"prometheus_url": url, "query_timeout_s": 2.0})
+    unchecked = checked.model_copy(update={"prometheus_verify_tls": False})
+
+    try:
+        aiohttp_reason = await reason_of(PrometheusHttpApi.from_settings(checked, max_connections=2))
+        threaded_reason = await reason_of(ThreadedClientTransport(connect_prometheus_api_client(checked, 2), url=url,
+                                                                  timeout_s=2.0, pool_size=2))
+        unchecked_api = PrometheusHttpApi.from_settings(unchecked, max_connections=2)
+        try:
+            unchecked_result = await unchecked_api.query("up")
+        finally:
+            await unchecked_api.close()
+    finally:
+        await runner.cleanup()
+
+    expected = (f"unreachable: cannot connect to Prometheus at {url} (TLS certificate verification failed: "
+                "self-signed certificate; trust the CA that signed it, or set AIRRA_PROMETHEUS_VERIFY_TLS=false)")
+    assert aiohttp_reason == expected
+    assert threaded_reason == expected
+    assert unchecked_result == []
