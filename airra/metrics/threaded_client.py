@@ -134,7 +134,7 @@ def connect_prometheus_api_client(settings: Settings, pool_size: int) -> Prometh
 
     # One quick retry for a dropped connection only. The client's default retries
     # 503 responses (Prometheus's query timeout) with backoff, for seconds.
-    retry = Retry(total=1, connect=1, read=0, status=0, backoff_factor=0.1)
+    retry = _DroppedConnectionRetry(total=1, connect=1, read=1, status=0, backoff_factor=0.1)
     url = str(settings.prometheus_url).rstrip("/")
     client = PrometheusConnect(
         url=url,
@@ -149,6 +149,21 @@ def connect_prometheus_api_client(settings: Settings, pool_size: int) -> Prometh
     client._session.mount(url, HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=pool_size))
     client._session.hooks["response"].append(_remember_response)
     return client
+
+
+class _DroppedConnectionRetry(Retry):
+    """Retries a request whose connection failed or was closed before the response, but not a read timeout.
+
+    A kept-alive connection that the server or a proxy closes for idleness just
+    as a query is sent fails with no response; sending the query again on a new
+    connection is safe. A query that timed out is not sent again, because
+    Prometheus would evaluate it twice. aiohttp retries the first case in the same way.
+    """
+
+    def increment(self, *args: Any, **kwargs: Any) -> Retry:
+        if isinstance(kwargs.get("error"), urllib3.exceptions.ReadTimeoutError):
+            return Retry.increment(self.new(read=0), *args, **kwargs)
+        return super().increment(*args, **kwargs)
 
 
 def _remember_response(response: requests.Response, *args: Any, **kwargs: Any) -> None:

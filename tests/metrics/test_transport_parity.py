@@ -14,6 +14,7 @@ import socket
 import ssl
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -206,3 +207,58 @@ async def test_untrusted_certificate_same_reason(certificate: tuple[Path, Path],
     assert aiohttp_reason == expected
     assert threaded_reason == expected
     assert unchecked_result == []
+
+
+_EMPTY_RESULT = b'{"status":"success","data":{"resultType":"vector","result":[]}}'
+
+
+async def test_stale_connection_retried_once(settings: Settings) -> None:
+    """A kept-alive connection that the server closes as the next request arrives, as an idle timeout does."""
+    requests_seen: list[int] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for number in (1, 2):
+            head = await reader.readuntil(b"\r\n\r\n")
+            requests_seen.append(number)
+            if number == 2 or not head:
+                break
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(_EMPTY_RESULT), _EMPTY_RESULT))
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    configured = settings.model_copy(update={"prometheus_url": url, "query_timeout_s": 1.0})
+    results: dict[str, list[Any]] = {}
+    try:
+        for name, transport in (
+                ("aiohttp", PrometheusHttpApi.from_settings(configured, max_connections=1)),
+                ("prometheus-api-client", ThreadedClientTransport(connect_prometheus_api_client(configured, 1),
+                                                                  url=url, timeout_s=1.0, pool_size=1))):
+            try:
+                results[name] = [await transport.query("up") for _ in range(3)]
+            finally:
+                await transport.close()
+    finally:
+        server.close()
+
+    assert results == {"aiohttp": [[], [], []], "prometheus-api-client": [[], [], []]}
+
+
+async def test_slow_query_sent_once(server: tuple[str, list[Handler]], settings: Settings) -> None:
+    url, handlers = server
+    sent: list[str] = []
+
+    async def hang_and_count(request: web.Request) -> web.StreamResponse:
+        sent.append(request.query["query"])
+        return await hang(request)
+
+    handlers.append(hang_and_count)
+    configured = settings.model_copy(update={"prometheus_url": url, "query_timeout_s": 0.2})
+
+    reason = await reason_of(ThreadedClientTransport(connect_prometheus_api_client(configured, 2), url=url,
+                                                     timeout_s=0.2, pool_size=2))
+
+    assert reason == "timeout: no response from Prometheus within 1.2s"
+    assert sent == ["up"]
