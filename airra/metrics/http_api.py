@@ -17,7 +17,6 @@ session of a closed loop.
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 from typing import Any
 
@@ -27,6 +26,7 @@ from airra.metrics.transport import (
     CLIENT_SLACK_S,
     DISCONNECTED,
     QueryFailed,
+    basic_auth_header,
     incomplete_response_reason,
     response_result,
     timeout_parameter,
@@ -62,9 +62,8 @@ class PrometheusHttpApi:
         self._headers: dict[str, str] = {"Accept-Encoding": "identity"}
         # With both set, basic auth wins, as it does in prometheus-api-client (requests).
         if basic_auth:
-            # RFC 7617; aiohttp's BasicAuth helper is deprecated and its replacement needs aiohttp 3.12+.
-            credentials = base64.b64encode(":".join(basic_auth).encode("utf-8")).decode("ascii")
-            self._headers["Authorization"] = f"Basic {credentials}"
+            # aiohttp's BasicAuth helper is deprecated and its replacement needs aiohttp 3.12+.
+            self._headers["Authorization"] = basic_auth_header(*basic_auth)
         elif token:
             self._headers["Authorization"] = f"Bearer {token}"
         self._session: aiohttp.ClientSession | None = None

@@ -29,6 +29,7 @@ from airra.metrics.transport import (
     CLIENT_SLACK_S,
     DISCONNECTED,
     QueryFailed,
+    basic_auth_header,
     error_body_reason,
     incomplete_response_reason,
     no_json_reason,
@@ -125,12 +126,13 @@ def connect_prometheus_api_client(settings: Settings, pool_size: int) -> Prometh
     # Uncompressed responses, as with the aiohttp transport: compressing a response of a few series
     # costs Prometheus more CPU than evaluating the query.
     headers: dict[str, str] = {"Accept-Encoding": "identity"}
-    if settings.prometheus_token is not None:
-        headers["Authorization"] = f"Bearer {settings.prometheus_token.get_secret_value()}"
-    auth = None
+    # Basic auth as a header, not requests' auth tuple: requests encodes the credentials as
+    # Latin-1, so a non-ASCII name or password would not match what the aiohttp transport sends.
     if settings.prometheus_username:
         password = settings.prometheus_password.get_secret_value() if settings.prometheus_password else ""
-        auth = (settings.prometheus_username, password)
+        headers["Authorization"] = basic_auth_header(settings.prometheus_username, password)
+    elif settings.prometheus_token is not None:
+        headers["Authorization"] = f"Bearer {settings.prometheus_token.get_secret_value()}"
 
     # One quick retry for a dropped connection only. The client's default retries
     # 503 responses (Prometheus's query timeout) with backoff, for seconds.
@@ -140,7 +142,6 @@ def connect_prometheus_api_client(settings: Settings, pool_size: int) -> Prometh
         url=url,
         headers=headers,
         disable_ssl=not settings.prometheus_verify_tls,
-        auth=auth,
         retry=retry,
         timeout=settings.query_timeout_s,  # type: ignore[arg-type]
     )

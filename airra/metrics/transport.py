@@ -10,6 +10,7 @@ transports word each of these reasons the same way, with the helpers below.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import ssl
@@ -50,6 +51,12 @@ class QueryTransport(Protocol):
     async def close(self) -> None:
         """Release the connections and workers of the transport."""
         ...
+
+
+def basic_auth_header(username: str, password: str) -> str:
+    """Return the Authorization header of basic auth, with the credentials encoded as UTF-8 (RFC 7617)."""
+    credentials = base64.b64encode(f"{username}:{password}".encode("utf-8")).decode("ascii")
+    return f"Basic {credentials}"
 
 
 def timeout_parameter(timeout_s: float) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from pydantic import SecretStr
 
 from airra.metrics.http_api import PrometheusHttpApi
 from airra.metrics.threaded_client import ThreadedClientTransport, connect_prometheus_api_client
@@ -262,3 +263,27 @@ async def test_slow_query_sent_once(server: tuple[str, list[Handler]], settings:
 
     assert reason == "timeout: no response from Prometheus within 1.2s"
     assert sent == ["up"]
+
+
+async def test_non_ascii_basic_auth_same_header(server: tuple[str, list[Handler]], settings: Settings) -> None:
+    url, handlers = server
+    sent: list[str] = []
+
+    async def record(request: web.Request) -> web.StreamResponse:
+        sent.append(request.headers["Authorization"])
+        return web.json_response({"status": "success", "data": {"resultType": "vector", "result": []}})
+
+    handlers.append(record)
+    configured = settings.model_copy(update={"prometheus_url": url, "prometheus_username": "zoë",
+                                             "prometheus_password": SecretStr("pässwörd")})
+
+    for transport in (PrometheusHttpApi.from_settings(configured, max_connections=1),
+                      ThreadedClientTransport(connect_prometheus_api_client(configured, 1), url=url, timeout_s=1.0,
+                                              pool_size=1)):
+        try:
+            await transport.query("up")
+        finally:
+            await transport.close()
+
+    # base64 of the UTF-8 bytes of "zoë:pässwörd" (RFC 7617's charset="UTF-8"), which Prometheus's web config compares.
+    assert sent == ["Basic em/Dqzpww6Rzc3fDtnJk", "Basic em/Dqzpww6Rzc3fDtnJk"]
