@@ -382,8 +382,19 @@ def _write_atomically(path: Path, data: str, *, subject: str) -> None:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+        # The renamed entry reaches the disk with its directory, so a power loss after
+        # the webhook's 200 cannot take the new file away.
+        _fsync_directory(path.parent)
     except OSError as exc:
         raise StoreError(f"failed to write {subject} to {path}: {exc}") from None
+
+
+def _fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _utc_now() -> datetime:

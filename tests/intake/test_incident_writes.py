@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from pathlib import Path
 
@@ -142,3 +143,21 @@ async def test_cancelled_write_still_shown(settings: Settings, tmp_path: Path) -
     resent = await tracker.ingest(firing("fp-1"))
     assert resent.kind is IngestKind.DUPLICATE
     assert len(list(tmp_path.glob("inc-*.json"))) == 1
+
+
+async def test_write_syncs_directory(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tracker = IncidentTracker(FileIncidentStore(tmp_path), settings)
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(descriptor: int) -> None:
+        synced.append(os.fstat(descriptor).st_ino)
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    incident = (await tracker.ingest(firing("fp-1"))).incident
+    assert incident is not None
+
+    # The rename survives a power loss only once the directory that contains the new entry is synced too.
+    assert (tmp_path / f"{incident.id}.json").stat().st_ino in synced
+    assert tmp_path.stat().st_ino in synced
