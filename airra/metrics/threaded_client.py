@@ -111,13 +111,18 @@ class ThreadedClientTransport:
         chain = list(_exception_chain(exc))
         if any(_is_timeout(inner) for inner in chain):
             return timeout_reason(self.timeout_s)
-        if any(isinstance(inner, http.client.RemoteDisconnected) for inner in chain):
-            return unreachable_reason(self.url, DISCONNECTED)
-        if any(isinstance(inner, (requests.exceptions.ChunkedEncodingError, urllib3.exceptions.ProtocolError,
+        # requests raises ChunkedEncodingError for a body cut short, and urllib3 IncompleteRead.
+        if any(isinstance(inner, (requests.exceptions.ChunkedEncodingError, urllib3.exceptions.IncompleteRead,
                                   http.client.IncompleteRead)) for inner in chain):
             return incomplete_response_reason(self.url)
+        if any(isinstance(inner, http.client.RemoteDisconnected) for inner in chain):
+            return unreachable_reason(self.url, DISCONNECTED)
         if isinstance(exc, requests.ConnectionError):
-            return unreachable_reason(self.url, exc)
+            # The socket's own error (refused, reset, TLS), not urllib3's wrapping of it; requests'
+            # exceptions derive from OSError too, so they are left out.
+            socket_errors = [inner for inner in chain
+                             if isinstance(inner, OSError) and not isinstance(inner, requests.RequestException)]
+            return unreachable_reason(self.url, socket_errors[0] if socket_errors else exc)
         return f"request failed: {exc}"
 
 

@@ -12,6 +12,7 @@ import asyncio
 import shutil
 import socket
 import ssl
+import struct
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -88,6 +89,15 @@ async def close_without_response(request: web.Request) -> web.StreamResponse:
     return web.Response()
 
 
+async def reset_without_response(request: web.Request) -> web.StreamResponse:
+    assert request.transport is not None
+    # A zero linger time makes the close send RST instead of FIN.
+    request.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    request.transport.abort()
+    await asyncio.sleep(0.1)
+    return web.Response()
+
+
 CASES: list[tuple[Handler, str]] = [
     (plain_400, "HTTP 400: bad request"),
     (plain_503, "HTTP 503: Service Unavailable"),
@@ -102,6 +112,7 @@ CASES: list[tuple[Handler, str]] = [
     (reset_mid_body, "request failed: Prometheus at {url} closed the connection before the response was complete"),
     (close_without_response, "unreachable: cannot connect to Prometheus at {url} "
                              "(the server closed the connection without a response)"),
+    (reset_without_response, "unreachable: cannot connect to Prometheus at {url} (Connection reset by peer)"),
 ]
 
 
