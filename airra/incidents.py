@@ -253,13 +253,15 @@ class FileIncidentStore(MemoryIncidentStore):
 
     def write(self, incident: Incident) -> None:
         """Write the incident's file, and the thread index when its card is new; safe in a worker thread."""
-        path = self.directory / f"{incident.id}.json"
-        _write_atomically(path, incident.model_dump_json(), subject=f"incident {incident.id}")
         # One lookup by key, which is safe while the event loop changes the dict.
         previous = self._incidents.get(incident.id)
         if incident.card_ts and incident.channel and (
                 previous is None or (previous.card_ts, previous.channel) != (incident.card_ts, incident.channel)):
+            # The index goes first: when it fails, the incident's file still matches what reads return,
+            # and an index entry without its incident is checked against the incident on lookup.
             self._index_card(incident)
+        path = self.directory / f"{incident.id}.json"
+        _write_atomically(path, incident.model_dump_json(), subject=f"incident {incident.id}")
 
     def remember(self, incident: Incident) -> None:
         super().remember(incident)

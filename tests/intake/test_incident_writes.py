@@ -161,3 +161,26 @@ async def test_write_syncs_directory(settings: Settings, tmp_path: Path, monkeyp
     # The rename survives a power loss only once the directory that contains the new entry is synced too.
     assert (tmp_path / f"{incident.id}.json").stat().st_ino in synced
     assert tmp_path.stat().st_ino in synced
+
+
+class FailingIndexStore(FileIncidentStore):
+    """A file store whose thread index cannot be written, as when its directory is not writable."""
+
+    def _index_card(self, incident: Incident) -> None:
+        raise StoreError(f"failed to write the thread index of incident {incident.id}: read-only file system")
+
+
+async def test_failed_index_leaves_file_unchanged(settings: Settings, tmp_path: Path) -> None:
+    tracker = IncidentTracker(FailingIndexStore(tmp_path), settings)
+    opened = (await tracker.ingest(firing("fp-1"))).incident
+    assert opened is not None
+
+    with pytest.raises(StoreError, match="thread index"):
+        await tracker.update(opened.id, card_ts="1796400000.000100", channel="C0INCIDENTS")
+
+    # The file and the reads agree that the card is not recorded, as they would after a restart.
+    on_disk = Incident.model_validate_json((tmp_path / f"{opened.id}.json").read_text())
+    current = tracker.get(opened.id)
+    assert current is not None
+    assert on_disk.card_ts is None
+    assert current.card_ts is None
