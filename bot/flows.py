@@ -118,6 +118,8 @@ class IncidentFlows:
         # does not wait for them, and a decision or the incident's resolution cancels them.
         self._timers: dict[tuple[str, str], asyncio.Task[Any]] = {}
         self._card_locks = KeyedLocks()
+        # Held from reading an incident's proposal count until the new count and record are written.
+        self._proposal_locks = KeyedLocks()
         self._pending_card_updates: set[str] = set()
         # Slack's error for a card that could not be posted, kept for the command that opened the incident.
         self._card_errors: dict[str, str] = {}
@@ -414,7 +416,9 @@ class IncidentFlows:
                  proposal.proposed_action, proposal.approval.value)
 
         requested_by = requested_by or incident.extra.get("requested_by")
-        record = await self._record_proposal(incident, proposal, channel, requested_by)
+        # The writes of the record yield to the event loop, so a concurrent proposal would read the same count.
+        async with self._proposal_locks.hold(incident.id):
+            record = await self._record_proposal(incident, proposal, channel, requested_by)
         card = card_from_proposal(incident, proposal, record)
         if proposal.approval is ApprovalRequirement.AUTOMATIC and record.status is ApprovalStatus.PENDING:
             card.status_note = ":double_vertical_bar: Execution is paused, so this automatic action waits for an approver."

@@ -261,3 +261,23 @@ async def test_resolved_automatic_action_not_run(start_scenario: StartScenario) 
                   if entry.kind is AuditKind.EXECUTION]
     assert executions == []
     assert (await scenario.runtime.executor.service_state("search")).replicas == 3
+
+
+async def test_concurrent_proposals_distinct_ids(start_scenario: StartScenario) -> None:
+    scenario = await start_scenario(fault=("search", Category.TRAFFIC_SPIKE))
+    flows = scenario.bot.flows
+    assert await _send_webhook(scenario, _webhook("firing")) == 200
+    await scenario.wait_for_card()
+    await scenario.settle()
+    [incident] = flows.tracker.store.find_active()
+
+    # As when two approvers click a stale proposal at once and each asks for a fresh one.
+    records = await asyncio.gather(flows.propose(incident.id, incident.firing[-1]),
+                                   flows.propose(incident.id, incident.firing[-1]))
+
+    assert sorted(record.proposal_id for record in records if record is not None) == ["p2", "p3"]
+    assert [path.name for path in _approval_records(scenario.data_dir)] == [
+        f"{incident.id}__p1.json", f"{incident.id}__p2.json", f"{incident.id}__p3.json"]
+    current = flows.tracker.get(incident.id)
+    assert current is not None
+    assert current.extra["proposals"] == 3
