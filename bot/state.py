@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import re
+import tempfile
 import time
 from collections import OrderedDict
 from datetime import UTC, datetime
@@ -317,15 +318,19 @@ class EventDeduplicator:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Write ``text`` to ``path`` through a temporary file and a rename; safe from several threads at once."""
+    temporary: str | None = None
     try:
-        with open(temporary, "w", encoding="utf-8") as handle:
+        # A temporary file of its own per write: records are saved from worker threads too.
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
     except OSError as exc:
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)
         raise StoreError(f"cannot write {path}: {exc}; check that the data directory is writable") from exc
 
 
