@@ -28,6 +28,7 @@ from airra.metrics.transport import (
     QueryFailed,
     basic_auth_header,
     incomplete_response_reason,
+    redact_password,
     response_result,
     timeout_parameter,
     timeout_reason,
@@ -134,7 +135,7 @@ class PrometheusHttpApi:
         )
         self._session, self._loop = session, loop
         self._closer = loop.create_task(_close_at_shutdown(session), name="prometheus-session-closer")
-        log.debug("opened an HTTP session to Prometheus at %s", self.url)
+        log.debug("opened an HTTP session to Prometheus at %s", redact_password(self.url))
         return session
 
 

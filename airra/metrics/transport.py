@@ -15,6 +15,7 @@ import json
 import os
 import ssl
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 # Enough of a response for a reason that quotes it.
 _QUOTED_CHARS = 200
@@ -74,7 +75,7 @@ def timeout_reason(timeout_s: float) -> str:
 
 def unreachable_reason(url: str, cause: BaseException | str) -> str:
     detail = cause if isinstance(cause, str) else root_cause(cause)
-    return f"unreachable: cannot connect to Prometheus at {url} ({detail})"
+    return f"unreachable: cannot connect to Prometheus at {redact_password(url)} ({detail})"
 
 
 def no_json_reason(exc: ValueError) -> str:
@@ -82,7 +83,17 @@ def no_json_reason(exc: ValueError) -> str:
 
 
 def incomplete_response_reason(url: str) -> str:
-    return f"request failed: Prometheus at {url} closed the connection before the response was complete"
+    return (f"request failed: Prometheus at {redact_password(url)} closed the connection before the response "
+            "was complete")
+
+
+def redact_password(url: str) -> str:
+    """Return the URL with the password of its user info replaced by ``***``, for reasons that cards show."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 def response_result(status: int, body: bytes) -> Any:

@@ -298,3 +298,20 @@ async def test_non_ascii_basic_auth_same_header(server: tuple[str, list[Handler]
 
     # base64 of the UTF-8 bytes of "zoë:pässwörd" (RFC 7617's charset="UTF-8"), which Prometheus's web config compares.
     assert sent == ["Basic em/Dqzpww6Rzc3fDtnJk", "Basic em/Dqzpww6Rzc3fDtnJk"]
+
+
+async def test_reason_hides_url_password(settings: Settings) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://airra:s3cret@127.0.0.1:{port}"
+    configured = settings.model_copy(update={"prometheus_url": url, "query_timeout_s": 0.2})
+
+    aiohttp_reason = await reason_of(PrometheusHttpApi.from_settings(configured, max_connections=2))
+    threaded_reason = await reason_of(ThreadedClientTransport(connect_prometheus_api_client(configured, 2), url=url,
+                                                              timeout_s=0.2, pool_size=2))
+
+    # The reason is shown on the incident card, so the password in the URL must not be.
+    expected = f"unreachable: cannot connect to Prometheus at http://airra:***@127.0.0.1:{port} (Connection refused)"
+    assert aiohttp_reason == expected
+    assert threaded_reason == expected
