@@ -58,8 +58,10 @@ class Runtime:
 
         from airra.execution.router import build_executor
         from airra.metrics.prometheus import PrometheusMetrics
+        from airra.metrics.transport import redact_password
 
         metrics = PrometheusMetrics(settings, topology)
         executor = build_executor(settings, topology, guards=guards)
-        log.info("using Prometheus at %s and the %s executor", settings.prometheus_url, settings.executor)
+        log.info("using Prometheus at %s and the %s executor",
+                 redact_password(str(settings.prometheus_url)), settings.executor)
         return cls(settings, topology, metrics, executor, guards)
