@@ -20,9 +20,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
@@ -32,6 +30,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, Field, ValidationError
 
 from airra.alerts import Alert, AlertSource, AlertStatus
+from airra.durable_files import write_durably
 from airra.errors import StoreError
 from airra.settings import Settings
 
@@ -374,29 +373,10 @@ def _thread_key(channel: str, card_ts: str) -> str:
 
 def _write_atomically(path: Path, data: str, *, subject: str) -> None:
     try:
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        # The renamed entry reaches the disk with its directory, so a power loss after
-        # the webhook's 200 cannot take the new file away.
-        _fsync_directory(path.parent)
+        # Durable before returning, so a power loss after the webhook's 200 cannot take the new file away.
+        write_durably(path, data)
     except OSError as exc:
         raise StoreError(f"failed to write {subject} to {path}: {exc}") from None
-
-
-def _fsync_directory(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _utc_now() -> datetime:

@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import time
 from collections import OrderedDict
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
+from airra.durable_files import write_durably
 from airra.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -227,6 +227,7 @@ class FileExecutionStore:
             handle.write(record.model_dump_json())
             handle.flush()
             os.fsync(handle.fileno())
+        # The record lives in the same directory, and saving it syncs the directory: the claim's name too.
         self.save(record)
         return True
 
@@ -318,19 +319,10 @@ class EventDeduplicator:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename; safe from several threads at once."""
-    temporary: str | None = None
+    """Write ``text`` to ``path`` durably (see ``airra.durable_files``); safe from several threads at once."""
     try:
-        # A temporary file of its own per write: records are saved from worker threads too.
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        write_durably(path, text)
     except OSError as exc:
-        if temporary is not None:
-            Path(temporary).unlink(missing_ok=True)
         raise StoreError(f"cannot write {path}: {exc}; check that the data directory is writable") from exc
 
 
