@@ -334,6 +334,15 @@ def _read_model(path: Path, model: type[ModelT]) -> ModelT | None:
     except OSError as exc:
         raise StoreError(f"cannot read {path}: {exc}") from exc
 
+    # pydantic-core parses and validates in one step, about twice as fast as
+    # json.loads and then validation: every Approve click reads its record.
+    try:
+        return model.model_validate_json(text)
+    except ValidationError:
+        pass
+
+    # Its JSON parser refuses a few texts that json.loads reads (a lone
+    # surrogate escape, say), so a record is skipped only when both refuse it.
     try:
         return model.model_validate(json.loads(text))
     except (json.JSONDecodeError, ValidationError) as exc:
