@@ -38,6 +38,7 @@ from airra.settings import Settings
 
 log = logging.getLogger(__name__)
 
+
 class PrometheusHttpApi:
     """Sends instant queries to ``<url>/api/v1/query`` over one aiohttp session.
 
@@ -132,6 +133,8 @@ class PrometheusHttpApi:
             headers=self._headers,
             timeout=aiohttp.ClientTimeout(total=self.timeout_s + CLIENT_SLACK_S),
             raise_for_status=False,
+            # HTTP(S)_PROXY, NO_PROXY and ~/.netrc apply, as they do to requests in prometheus-api-client.
+            trust_env=True,
         )
         self._session, self._loop = session, loop
         self._closer = loop.create_task(_close_at_shutdown(session), name="prometheus-session-closer")
