@@ -184,12 +184,13 @@ async def test_query_timeout_is_prometheus_timeout(stack: PromStack, client_sett
     finally:
         await metrics.close()
 
-    # Prometheus names the stage the deadline passed in: evaluation, or the
-    # wait for a query slot when the machine is busy.
-    assert snapshot.readings[Signal.REQUEST_RATE].unavailable_reason in (
-        "timeout: query timed out in query execution",
-        "timeout: query timed out in query queue",
-    )
+    # Prometheus's own timeout error, not the client's: it names the stage the
+    # deadline passed in, which on a busy machine may be the queue, the
+    # preparation or the evaluation of the query.
+    reason = snapshot.readings[Signal.REQUEST_RATE].unavailable_reason
+    assert reason is not None
+    assert reason.startswith("timeout: query timed out in ")
+    assert "no response from Prometheus" not in reason
 
 
 async def test_fractional_timeout_is_accepted(stack: PromStack, client_settings: Settings,
