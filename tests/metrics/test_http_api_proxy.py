@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from airra.metrics.http_api import PrometheusHttpApi
+from airra.metrics.http_api import PrometheusHttpApi, environment_proxy
 from airra.metrics.transport import QueryFailed
 
 # Nothing listens on port 9 here: only the proxy can answer a query sent to it.
@@ -69,3 +69,17 @@ async def test_no_proxy_host_is_reached_directly(proxy: tuple[str, list[str]], m
         await transport.close()
 
     assert targets == []
+
+
+def test_environment_proxy_follows_scheme_and_no_proxy(monkeypatch: Any) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy",
+                 "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert environment_proxy("http://prometheus:9090/api/v1/query") is None
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    monkeypatch.setenv("NO_PROXY", "prometheus.internal,.svc")
+    assert environment_proxy("http://prometheus:9090/api/v1/query") is None
+    assert environment_proxy("https://prometheus:9090/api/v1/query") == "http://127.0.0.1:3128"
+    assert environment_proxy("https://prometheus.internal/api/v1/query") is None
+    assert environment_proxy("https://prometheus.monitoring.svc:9090/api/v1/query") is None
