@@ -33,7 +33,7 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -138,38 +138,25 @@ class PrometheusMetrics:
         """Read the signals of many services as one column of floats per signal.
 
         The same queries as ``read_many``, whose by-service results are
-        already columns: no reading or snapshot is built per service, which
+        already columns. No reading or snapshot is built per service, which
         matters for the thousands of services downstream of a shared back end.
 
         Raises:
             UnknownServiceError: when a service is not in the topology.
         """
         names = list(dict.fromkeys(services))
-        targets = {name: self.topology.service(name) for name in names}
         requested = list(dict.fromkeys(signals))
         started = time.monotonic()
+        parts = await self._read_parts({signal: names for signal in requested})
 
-        jobs: list[tuple[Signal, Awaitable[dict[str, float | str]]]] = []
-        for signal in requested:
-            batched = [name for name in names if self.queries.batched(signal, name)]
-            for chunk in _chunks(batched, MAX_SERVICES_REGEX_CHARS):
-                query = self.queries.render_by_service(signal, chunk, self.window)
-                jobs.append((signal, self._batch_values(signal, chunk, query)))
-            for name in names:
-                if not self.queries.batched(signal, name):
-                    query = self.queries.render(signal, name, self.window, namespace=targets[name].namespace,
-                                                deployment=targets[name].deployment_name)
-                    jobs.append((signal, self._single_value(name, query)))
-        results = await asyncio.gather(*(job for _, job in jobs))
-
-        outcomes: dict[Signal, dict[str, float | str]] = {signal: {} for signal in requested}
-        for (signal, _), result in zip(jobs, results):
-            outcomes[signal].update(result)
+        merged: dict[Signal, dict[str, float | str]] = {signal: {} for signal in requested}
+        for signal, _, outcomes in parts:
+            merged[signal].update(outcomes)
         columns: dict[Signal, SignalColumn] = {}
         reasons: Counter[str] = Counter()
-        for signal, by_service in outcomes.items():
+        for signal, by_service in merged.items():
             column = columns[signal] = SignalColumn()
-            # In the order asked, as the contract promises.
+            # In the order of the request, as the contract promises.
             for name in names:
                 outcome = by_service[name]
                 if isinstance(outcome, str):
@@ -178,73 +165,72 @@ class PrometheusMetrics:
                 else:
                     column.values[name] = outcome
 
-        elapsed_ms = (time.monotonic() - started) * 1000
-        if reasons:
-            shown = "; ".join(f"{reason} ({count}×)" for reason, count in reasons.most_common(3))
-            log.warning("read %d signals of %d services as columns in %d queries in %.0f ms, "
-                        "%d readings unavailable: %s",
-                        len(requested), len(names), len(jobs), elapsed_ms, sum(reasons.values()), shown)
-        else:
-            log.info("read %d signals of %d services as columns in %d queries in %.0f ms",
-                     len(requested), len(names), len(jobs), elapsed_ms)
+        _log_read("as columns ", len(requested), len(names), len(parts), started, reasons)
         return columns
 
     async def read_signals(self, signals_by_service: Mapping[str, Sequence[Signal]]) -> dict[str, MetricsSnapshot]:
         """Read its own signals of each service, one query per signal for all the services that need it.
 
-        A proposal reads every signal of the alerting service and a few of
-        its neighbours; here a neighbour's request rate comes from the same
-        by-service query as the service's own. Each snapshot has the signals
-        asked for its service.
+        A proposal reads every signal of the alerting service and a few
+        signals of its neighbours. Here a neighbour's request rate comes from
+        the same by-service query as the service's own. Each snapshot has the
+        signals requested for its service.
 
         Raises:
             UnknownServiceError: when a service is not in the topology.
         """
-        wanted = {name: list(dict.fromkeys(signals)) for name, signals in signals_by_service.items()}
-        targets = {name: self.topology.service(name) for name in wanted}
+        requests = {name: list(dict.fromkeys(signals)) for name, signals in signals_by_service.items()}
         services_by_signal: dict[Signal, list[str]] = {}
-        for name, signals in wanted.items():
+        for name, signals in requests.items():
             for signal in signals:
                 services_by_signal.setdefault(signal, []).append(name)
         started = time.monotonic()
+        parts = await self._read_parts(services_by_signal)
 
-        batches: list[tuple[Signal, list[str]]] = []
-        singles: list[tuple[str, Signal]] = []
-        for signal, names in services_by_signal.items():
-            batched = [name for name in names if self.queries.batched(signal, name)]
-            batches += [(signal, chunk) for chunk in _chunks(batched, MAX_SERVICES_REGEX_CHARS)]
-            singles += [(name, signal) for name in names if not self.queries.batched(signal, name)]
-
-        # Batched and per-service queries all run at once, as the queries of one read do.
-        results = await asyncio.gather(
-            *(self._batch(signal, chunk) for signal, chunk in batches),
-            *(self._single(name, signal, self.queries.render(signal, name, self.window,
-                                                              namespace=targets[name].namespace,
-                                                              deployment=targets[name].deployment_name))
-              for name, signal in singles),
-        )
-
-        readings: dict[str, dict[Signal, Reading]] = {name: {} for name in wanted}
-        for result in results:
-            for reading in result:
-                readings[reading.service][reading.signal] = reading
+        readings: dict[str, dict[Signal, Reading]] = {name: {} for name in requests}
+        for signal, query, outcomes in parts:
+            for name, outcome in outcomes.items():
+                if isinstance(outcome, str):
+                    readings[name][signal] = Reading.unavailable(name, signal, outcome, query=query)
+                else:
+                    readings[name][signal] = Reading.of(name, signal, outcome, query=query)
         snapshots = {
             name: MetricsSnapshot(service=name, readings={signal: readings[name][signal] for signal in signals})
-            for name, signals in wanted.items()
+            for name, signals in requests.items()
         }
 
         reasons = Counter(reason for snapshot in snapshots.values() for reason in snapshot.unavailable().values())
-        elapsed_ms = (time.monotonic() - started) * 1000
-        queries = len(batches) + len(singles)
-        if reasons:
-            # Distinct reasons only: one refused connection would otherwise repeat once per service.
-            shown = "; ".join(f"{reason} ({count}×)" for reason, count in reasons.most_common(3))
-            log.warning("read %d signals of %d services in %d queries in %.0f ms, %d readings unavailable: %s",
-                        len(services_by_signal), len(wanted), queries, elapsed_ms, sum(reasons.values()), shown)
-        else:
-            log.info("read %d signals of %d services in %d queries in %.0f ms",
-                     len(services_by_signal), len(wanted), queries, elapsed_ms)
+        _log_read("", len(services_by_signal), len(requests), len(parts), started, reasons)
         return snapshots
+
+    async def _read_parts(self, services_by_signal: Mapping[Signal, Sequence[str]]
+                          ) -> list[tuple[Signal, str, dict[str, float | str]]]:
+        """Run the queries of a read at once and return, per query, its signal, its text and each service's outcome.
+
+        A signal is one by-service query for its services that have that form
+        (split into chunks of services), and one query for each other service.
+        An outcome is the value or the reason there is none.
+
+        Raises:
+            UnknownServiceError: when a service is not in the topology, before any query is sent.
+        """
+        targets = {name: self.topology.service(name) for names in services_by_signal.values() for name in names}
+
+        # (signal, query, its services, whether it is a by-service query)
+        plan: list[tuple[Signal, str, list[str], bool]] = []
+        for signal, names in services_by_signal.items():
+            batched = [name for name in names if self.queries.batched(signal, name)]
+            for chunk in _chunks(batched, MAX_SERVICES_REGEX_CHARS):
+                plan.append((signal, self.queries.render_by_service(signal, chunk, self.window), chunk, True))
+            for name in names:
+                if not self.queries.batched(signal, name):
+                    query = self.queries.render(signal, name, self.window, namespace=targets[name].namespace,
+                                                deployment=targets[name].deployment_name)
+                    plan.append((signal, query, [name], False))
+
+        outcomes = await asyncio.gather(*(self._outcomes(query, names, by_service=by_service)
+                                          for _, query, names, by_service in plan))
+        return [(signal, query, result) for (signal, query, _, _), result in zip(plan, outcomes)]
 
     async def query_value(self, query: str) -> float:
         """Run one instant query that must return one finite number.
@@ -284,25 +270,15 @@ class PrometheusMetrics:
             return Reading.unavailable(service, signal, outcome, query=query)
         return Reading.of(service, signal, outcome, query=query)
 
-    async def _single(self, service: str, signal: Signal, query: str) -> list[Reading]:
-        return [await self._reading(service, signal, query)]
+    async def _outcomes(self, query: str, services: list[str], *, by_service: bool) -> dict[str, float | str]:
+        """Run one query and return each of ``services``' value, or the reason it has none.
 
-    async def _batch(self, signal: Signal, services: list[str]) -> list[Reading]:
-        """Run one by-service query and return a reading for each of ``services``."""
-        query = self.queries.render_by_service(signal, services, self.window)
-        values = await self._batch_values(signal, services, query)
+        A by-service query maps its series to services by their label; any
+        other query is one service's and must return one series.
+        """
+        if not by_service:
+            return {services[0]: await self._run(query)}
 
-        readings: list[Reading] = []
-        for service in services:
-            value = values[service]
-            if isinstance(value, str):
-                readings.append(Reading.unavailable(service, signal, value, query=query))
-            else:
-                readings.append(Reading.of(service, signal, value, query=query))
-        return readings
-
-    async def _batch_values(self, signal: Signal, services: list[str], query: str) -> dict[str, float | str]:
-        """Run one by-service query and return each of ``services``' value, or the reason it has none."""
         outcome = await self._fetch(query)
         if isinstance(outcome, str):
             return dict.fromkeys(services, outcome)
@@ -311,9 +287,6 @@ class PrometheusMetrics:
         if isinstance(values, str):
             return dict.fromkeys(services, values)
         return {service: values.get(service, _NO_SERIES) for service in services}
-
-    async def _single_value(self, service: str, query: str) -> dict[str, float | str]:
-        return {service: await self._run(query)}
 
     async def _run(self, query: str) -> float | str:
         """Return the query's value, or the reason it has none."""
@@ -332,6 +305,20 @@ class PrometheusMetrics:
             # One broken query must not cost the other readings of the decision.
             log.exception("query failed unexpectedly: %s", query)
             return f"query failed: {type(exc).__name__}: {exc}"
+
+
+def _log_read(form: str, signals: int, services: int, queries: int, started: float, reasons: Counter[str]) -> None:
+    """Log one line for a batched read, with its unavailable readings' most common reasons."""
+    elapsed_ms = (time.monotonic() - started) * 1000
+    if not reasons:
+        log.info("read %d signals of %d services %sin %d queries in %.0f ms", signals, services, form, queries,
+                 elapsed_ms)
+        return
+
+    # Distinct reasons only: one refused connection would otherwise repeat once per service.
+    common = "; ".join(f"{reason} ({count}×)" for reason, count in reasons.most_common(3))
+    log.warning("read %d signals of %d services %sin %d queries in %.0f ms, %d readings unavailable: %s",
+                signals, services, form, queries, elapsed_ms, sum(reasons.values()), common)
 
 
 class _Result:
