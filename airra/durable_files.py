@@ -16,10 +16,10 @@ def write_durably(path: Path, text: str) -> None:
     """Replace ``path`` with ``text``, durably; safe from several threads at once.
 
     Raises:
-        OSError: when the file cannot be written, and then the temporary
-            file is removed and ``path`` keeps its old content; or when the
-            directory cannot be synced, and then ``path`` has the new
-            content, which a power loss may still undo.
+        OSError: when the file cannot be written. The temporary file is
+            removed and ``path`` keeps its old content. Also when the
+            directory cannot be synced: ``path`` then has the new content,
+            but a power loss may still undo it.
     """
     # A temporary file of its own per write: records are saved from worker threads too.
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -509,7 +509,8 @@ class IncidentTracker:
             # The thread writes on regardless, so the lock is held until it is done.
             await asyncio.wait([writing])
             if not writing.cancelled() and writing.exception() is not None:
-                log.error("writing incidents failed after the change was cancelled: %s", writing.exception())
+                log.error("incidents %s: writing failed after the change was cancelled: %s",
+                          ", ".join(incident.id for incident in incidents), writing.exception())
             raise
         finally:
             # An incident on disk is shown to reads even when a later one of the batch failed,

@@ -61,8 +61,8 @@ Reply = Callable[[str], Awaitable[Any]]
 CARD_UPDATE_INTERVAL_S = 3.0
 
 # Slack errors of cards that failed to post, kept for the /airra analyze that
-# opened the incident; only the newest are kept, as the command reads its own
-# within seconds and alerts never read theirs.
+# opened the incident. Only the newest are kept, because the command reads its
+# own within seconds and alerts never read theirs.
 MAX_CARD_ERRORS = 256
 
 

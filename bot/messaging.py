@@ -53,9 +53,9 @@ CODE_FENCE = "```"
 REPORT_FALLBACK_TEXT = 150
 
 # Cards whose overflow text the poster remembers, so that refreshing a card does
-# not post the same overflow again. Bounded so that a bot running for months does
-# not keep every long card's text; cards are refreshed while their incident is
-# open, far fewer than this at a time.
+# not post the same overflow again. The bound keeps a bot that runs for months
+# from keeping every long card's text. Only cards of open incidents are
+# refreshed, and far fewer are open at a time.
 MAX_REMEMBERED_OVERFLOWS = 1024
 
 Sleep = Callable[[float], Awaitable[None]]

@@ -161,8 +161,8 @@ class _DroppedConnectionRetry(Retry):
     """Retries a request whose connection failed or was closed before the response, but not a read timeout.
 
     A kept-alive connection that the server or a proxy closes for idleness just
-    as a query is sent fails with no response; sending the query again on a new
-    connection is safe. A query that timed out is not sent again, because
+    as a query is sent fails with no response. Sending the query again on a
+    new connection is safe. A query that timed out is not sent again, because
     Prometheus would evaluate it twice. aiohttp retries the first case in the same way.
     """
 
