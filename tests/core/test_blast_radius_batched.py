@@ -104,7 +104,7 @@ class ColumnTableMetrics(TableMetrics):
         return columns
 
 
-async def test_columnar_source_is_read_once_and_agrees(star_topology: Topology) -> None:
+async def test_columnar_source_read_once_and_agrees(star_topology: Topology) -> None:
     metrics = ColumnTableMetrics(TABLE)
     assert isinstance(metrics, ColumnMetricsSource)
 
@@ -117,7 +117,7 @@ async def test_columnar_source_is_read_once_and_agrees(star_topology: Topology) 
     assert columnar.elevated_downstream == ["mid", "side"]
 
 
-async def test_fast_path_keeps_hop_order_and_rate_rules(star_topology: Topology) -> None:
+async def test_fast_path_hop_order_and_rates(star_topology: Topology) -> None:
     # Every downstream error ratio is known, so the calculator takes its fast path.
     # mid's error ratio is high, but its 0.05 req/s is below the 0.1 req/s at which a ratio counts.
     table = {
@@ -158,7 +158,7 @@ async def test_columns_fall_back_to_snapshots() -> None:
                           st.one_of(st.none(), st.sampled_from([0.0, 0.05, 0.1, 40.0])),
                           st.integers(min_value=1, max_value=4)),
                 min_size=0, max_size=12))
-def test_elevated_set_matches_the_documented_rule(rows: list[tuple[float | None, float | None, int]]) -> None:
+def test_elevated_set_matches_documented_rule(rows: list[tuple[float | None, float | None, int]]) -> None:
     # Each row is one downstream service: (error ratio or unavailable, request rate or unavailable, hops).
     names = [f"s{index:02d}" for index in range(len(rows))]
     downstream = dict(sorted(((name, hops) for name, (_, _, hops) in zip(names, rows)), key=lambda item: item[1]))
@@ -178,14 +178,14 @@ def test_elevated_set_matches_the_documented_rule(rows: list[tuple[float | None,
     expected = [name for name in downstream
                 if errors.value(name) is None or is_error_ratio_elevated(errors.values[name], rates.value(name))]
     assert elevated == expected
-    # Every unavailable ratio here has the same reason: one line each up to three, then one line for all.
+    # Every unavailable ratio here has the same reason, so up to three get one line each and more share one line.
     unavailable = sum(1 for name in downstream if errors.value(name) is None)
     assert len(assumptions) == (unavailable if unavailable <= 3 else 1)
 
 
-async def test_many_unavailable_error_ratios_share_one_assumption() -> None:
-    # hub has seven services downstream: a1..a4 at one hop (a4 reads fine), b1..b3 behind a1 at two.
-    # Five have no error ratio for the same reason, so they share one line naming the three nearest;
+async def test_unavailable_error_ratios_share_assumption() -> None:
+    # hub has seven services downstream, a1..a4 at one hop (a4 reads fine) and b1..b3 behind a1 at two.
+    # Five have no error ratio for the same reason, so they share one line that names the three nearest.
     # b3's reason differs, so it keeps a line of its own.
     topology = make_topology(
         {"name": "hub"},

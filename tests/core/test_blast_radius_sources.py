@@ -1,9 +1,9 @@
-"""Every kind of metrics source gives the blast radius the per-service ``read`` path gives.
+"""Every kind of metrics source must produce the blast radius that the per-service ``read`` path produces.
 
-A source may implement only ``read``, also ``read_many``, or ``read_columns``,
-and a batched or columnar answer may list the services in another order,
-add services nobody asked for, leave some out, or carry NaN. None of that
-may change the assessment: its score, level, elevated services and
+A source may implement only ``read``, also ``read_many``, or ``read_columns``.
+A batched or columnar result may list the services in another order, add
+services that were not requested, leave some out or carry NaN. None of that
+may change the assessment, so its score, level, elevated services and
 assumptions stay those of one ``read`` per service.
 """
 
@@ -23,7 +23,7 @@ from airra.metrics import MetricsSnapshot, Reading, Signal, SignalColumn, column
 from airra.topology import Topology
 from tests.core.conftest import make_topology
 
-# A value in a table: a float, None for "no series", or MISSING for a reading the source leaves out.
+# A table value is a float, None for "no series", or MISSING for a reading that the source leaves out.
 MISSING = "missing"
 Table = Mapping[str, Mapping[Signal, Any]]
 
@@ -50,7 +50,7 @@ class ReadOnlyMetrics:
 class BatchMetrics(ReadOnlyMetrics):
     """A source with ``read_many`` that may reorder, add or leave out services."""
 
-    def __init__(self, table: Table, *, order: str = "asked", extra: Sequence[str] = (),
+    def __init__(self, table: Table, *, order: str = "requested", extra: Sequence[str] = (),
                  left_out: Sequence[str] = ()) -> None:
         super().__init__(table)
         self.order = order
@@ -91,7 +91,7 @@ class ColumnMetrics(BatchMetrics):
 
 
 def fan_topology() -> Topology:
-    """core <- zeta, core <- alpha <- leaf; zeta is listed first, so the traversal meets it before alpha."""
+    """Build core <- zeta and core <- alpha <- leaf, listing zeta first so that the traversal meets it before alpha."""
     return make_topology(
         {"name": "core", "criticality": "high"},
         {"name": "zeta", "depends_on": ["core"]},
@@ -101,7 +101,7 @@ def fan_topology() -> Topology:
 
 
 def healthy(**overrides: Mapping[Signal, Any]) -> dict[str, Mapping[Signal, Any]]:
-    """Return the fan topology's table: 40 req/s and no errors everywhere, with some services replaced."""
+    """Return the fan topology's table with 40 req/s and no errors for every service not in ``overrides``."""
     table: dict[str, Mapping[Signal, Any]] = {
         name: {Signal.ERROR_RATIO: 0.0, Signal.REQUEST_RATE: 40.0} for name in ("core", "zeta", "alpha", "leaf")
     }
@@ -117,7 +117,7 @@ def sources(table: Table, **options: Any) -> list[Any]:
     return [ReadOnlyMetrics(table), BatchMetrics(table, **options), ColumnMetrics(table, **options)]
 
 
-@pytest.mark.parametrize("order", ["asked", "reversed", "sorted"])
+@pytest.mark.parametrize("order", ["requested", "reversed", "sorted"])
 async def test_elevated_order_is_hops_then_name(order: str) -> None:
     hit = {Signal.ERROR_RATIO: 0.5, Signal.REQUEST_RATE: 5.0}
     table = healthy(zeta=hit, alpha=hit, leaf=hit)
@@ -129,8 +129,8 @@ async def test_elevated_order_is_hops_then_name(order: str) -> None:
         assert assessment.assumptions == []
 
 
-@pytest.mark.parametrize("order", ["asked", "reversed", "sorted"])
-async def test_assumptions_are_in_hops_then_name_order(order: str) -> None:
+@pytest.mark.parametrize("order", ["requested", "reversed", "sorted"])
+async def test_assumptions_in_hop_then_name_order(order: str) -> None:
     for metrics in sources({}, order=order):
         assessment = await assess(metrics)
 
@@ -143,7 +143,7 @@ async def test_assumptions_are_in_hops_then_name_order(order: str) -> None:
         ]
 
 
-async def test_report_lists_unavailable_services_by_hops_then_name() -> None:
+async def test_report_orders_unavailable_by_hops() -> None:
     report = render_blast_report(await assess(ReadOnlyMetrics({})))
 
     assumed = [line for line in report.splitlines() if "downstream" in line and "assumption" in line]
@@ -161,7 +161,7 @@ async def test_service_left_out_counts_as_unavailable(kind: type[BatchMetrics]) 
     assert assessment.error_propagation == pytest.approx(1 / 3)
 
 
-async def test_failing_service_left_out_gets_the_assumed_rate() -> None:
+async def test_left_out_failing_service_assumed_rate() -> None:
     assessment = await assess(ColumnMetrics(healthy(), left_out=["core"]))
 
     assert assessment.request_rate is None
@@ -180,8 +180,8 @@ async def test_signal_left_out_counts_as_unavailable() -> None:
     assert assessment.effective_request_rate == 40.0
 
 
-async def test_services_not_asked_are_ignored() -> None:
-    # ghost is in no topology edge near core, and core's own errors are not downstream errors.
+async def test_unrequested_services_are_ignored() -> None:
+    # ghost is not in the topology, and core's own errors are not downstream errors.
     table = healthy(core={Signal.ERROR_RATIO: 0.9, Signal.REQUEST_RATE: 40.0},
                     ghost={Signal.ERROR_RATIO: 0.9, Signal.REQUEST_RATE: 40.0})
 
@@ -194,7 +194,7 @@ async def test_services_not_asked_are_ignored() -> None:
 
 @pytest.mark.parametrize("value, reason", [(math.nan, "value is NaN"), (math.inf, "value is +inf"),
                                            (-math.inf, "value is -inf")])
-async def test_non_finite_error_ratio_counts_as_unavailable(value: float, reason: str) -> None:
+async def test_non_finite_error_ratio_unavailable(value: float, reason: str) -> None:
     table = healthy(alpha={Signal.ERROR_RATIO: value, Signal.REQUEST_RATE: 40.0})
 
     for metrics in sources(table):
@@ -218,7 +218,7 @@ async def test_non_finite_request_rate_is_assumed(value: float, reason: str) -> 
         assert assessment.assumptions[0].startswith(f"request rate of core unavailable ({reason}); assumed 100 req/s")
 
 
-async def test_high_errors_with_nan_rate_count_as_elevated() -> None:
+async def test_high_errors_nan_rate_elevated() -> None:
     # Without a usable rate the 50 % error ratio cannot be dismissed as noise, as with no rate at all.
     table = healthy(zeta={Signal.ERROR_RATIO: 0.5, Signal.REQUEST_RATE: math.nan},
                     alpha={Signal.ERROR_RATIO: 0.5, Signal.REQUEST_RATE: None})
@@ -230,7 +230,7 @@ async def test_high_errors_with_nan_rate_count_as_elevated() -> None:
         assert assessment.assumptions == []
 
 
-async def test_cycle_leaves_the_failing_service_out() -> None:
+async def test_cycle_excludes_failing_service() -> None:
     topology = make_topology(
         {"name": "core", "depends_on": ["alpha"]},
         {"name": "alpha", "depends_on": ["core"]},
@@ -276,7 +276,7 @@ async def test_read_columns_leaves_source_result_unchanged() -> None:
     assert list(metrics.cached) == [Signal.REQUEST_RATE]
 
 
-def test_columns_from_snapshots_keep_only_finite_values() -> None:
+def test_snapshot_columns_keep_finite_values() -> None:
     snapshot = MetricsSnapshot(service="a", readings={
         Signal.ERROR_RATIO: Reading(service="a", signal=Signal.ERROR_RATIO, value=math.nan),
         Signal.REQUEST_RATE: Reading(service="a", signal=Signal.REQUEST_RATE, value=2.5),
@@ -306,15 +306,16 @@ def worlds(draw: st.DrawFn) -> tuple[list[dict[str, Any]], dict[str, dict[Signal
 
 
 def comparable(assessment: BlastAssessment) -> str:
-    # repr compares NaN as equal to NaN, and the downstream map without its order.
+    # NaN != NaN, but both print as nan, so the reprs compare equal.
+    # The downstream map is sorted because its order may differ.
     fields = assessment.model_dump()
     fields["downstream"] = sorted(fields["downstream"].items())
     return repr(fields)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(worlds(), st.sampled_from(["asked", "reversed", "sorted"]), st.booleans())
-def test_every_source_matches_the_read_path(world: tuple[list[dict[str, Any]], dict[str, dict[Signal, Any]], str],
+@given(worlds(), st.sampled_from(["requested", "reversed", "sorted"]), st.booleans())
+def test_every_source_matches_read_path(world: tuple[list[dict[str, Any]], dict[str, dict[Signal, Any]], str],
                                             order: str, extra: bool) -> None:
     services, table, service = world
     topology = make_topology(*services)

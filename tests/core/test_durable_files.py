@@ -1,4 +1,4 @@
-"""write_durably: the whole new content or the old, the file and its directory synced."""
+"""write_durably, which leaves either the whole new content or the old one and syncs the file and its directory."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from airra import durable_files
 from airra.durable_files import write_durably
 
 
-def test_replaces_content_and_syncs_file_and_directory(tmp_path: Path, monkeypatch: Any) -> None:
+def test_replace_syncs_file_and_directory(tmp_path: Path, monkeypatch: Any) -> None:
     target = tmp_path / "incident.json"
     target.write_text("old", encoding="utf-8")
     synced: list[str] = []
@@ -27,7 +27,7 @@ def test_replaces_content_and_syncs_file_and_directory(tmp_path: Path, monkeypat
     write_durably(target, "new")
 
     assert target.read_text(encoding="utf-8") == "new"
-    # First the temporary file's data, then the directory of the renamed entry.
+    # fsync runs first on the temporary file's data, then on the directory of the renamed entry.
     assert len(synced) == 2
     assert Path(synced[0]).parent == tmp_path
     assert Path(synced[0]).name.startswith(".incident.json.")

@@ -1,4 +1,4 @@
-"""The tracker writes incidents off the event loop and shows a change only once it is written."""
+"""The tracker writes incidents off the event loop, and reads return a change only once it is written."""
 
 from __future__ import annotations
 
@@ -34,17 +34,17 @@ def firing(fingerprint: str) -> Alert:
 async def test_decided_outcomes_come_before_write(settings: Settings, tmp_path: Path) -> None:
     store = FileIncidentStore(tmp_path)
     tracker = IncidentTracker(store, settings)
-    seen: list[tuple[IngestKind, bool, bool]] = []
+    observed: list[tuple[IngestKind, bool, bool]] = []
 
     def on_decided(outcomes: list[IngestOutcome]) -> None:
         for outcome in outcomes:
             assert outcome.incident is not None
             written = (tmp_path / f"{outcome.incident.id}.json").exists()
-            seen.append((outcome.kind, written, tracker.get(outcome.incident.id) is not None))
+            observed.append((outcome.kind, written, tracker.get(outcome.incident.id) is not None))
 
     outcomes = await tracker.ingest_many([firing("fp-1")], on_decided=on_decided)
 
-    assert seen == [(IngestKind.OPENED, False, False)]
+    assert observed == [(IngestKind.OPENED, False, False)]
     incident = outcomes[0].incident
     assert incident is not None
     assert (tmp_path / f"{incident.id}.json").exists()
@@ -97,12 +97,12 @@ async def test_partly_written_batch_opens_once(settings: Settings, tmp_path: Pat
     with pytest.raises(StoreError, match="disk full"):
         await tracker.ingest_many(batch)
 
-    # The orders incident reached the disk before the payments write failed, so reads show it.
+    # The orders incident reached the disk before the payments write failed, so reads return it.
     written = sorted(path.name for path in tmp_path.glob("inc-*.json"))
     assert len(written) == 1
     assert [incident.service for incident in tracker.store.find_active()] == ["orders"]
 
-    # Alertmanager resends the whole notification after the 5xx.
+    # Alertmanager resends the whole notification after the 5xx response.
     store.failing_service = None
     outcomes = await tracker.ingest_many(batch)
 
@@ -125,14 +125,14 @@ class GatedFileStore(FileIncidentStore):
         super().write(incident)
 
 
-async def test_cancelled_write_still_shown(settings: Settings, tmp_path: Path) -> None:
+async def test_cancelled_write_still_visible(settings: Settings, tmp_path: Path) -> None:
     store = GatedFileStore(tmp_path)
     tracker = IncidentTracker(store, settings)
     ingest = asyncio.create_task(tracker.ingest_many([firing("fp-1")]))
     while not store.writing.is_set():
         await asyncio.sleep(0.01)
 
-    # As when the webhook's request is cancelled during the write: the worker thread writes on.
+    # The webhook's request is cancelled during the write, but the worker thread keeps writing.
     ingest.cancel()
     await asyncio.sleep(0.05)
     store.release.set()

@@ -2,11 +2,11 @@
 
 The calibration and feedback reports read the stores as ``StoredOutcome`` and
 ``StoredFeedback`` dicts and sum them in tight loops. Each test here writes a
-random store, counts it a second time the plain way, one validated model
-object at a time through ``iter_outcomes`` and ``iter_feedback``, and checks
-that the report's figures equal that count. The lines include ones only
-``json.loads`` reads (a byte order mark, a lone surrogate), which take the
-readers' slow path, and lines that are not records at all.
+random store and counts it a second time the plain way, one validated model
+object at a time through ``iter_outcomes`` and ``iter_feedback``. It then
+checks that the report's figures equal that count. The lines include some
+that only ``json.loads`` reads (a byte order mark or a lone surrogate), which
+take the readers' slow path, and lines that are not records at all.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ OUTCOME_FIELDS = {
 
 @st.composite
 def store_lines(draw: st.DrawFn, fields: dict[str, st.SearchStrategy[Any]], required: dict[str, Any]) -> list[str]:
-    """Draw the lines of a store: records with random fields, some only json.loads reads, and junk."""
+    """Draw the lines of a store, which are records with random fields, some that only json.loads reads, and junk."""
     lines = []
     for index in range(draw(st.integers(min_value=0, max_value=30))):
         record = {"id": f"r{index}", "feedback_id": f"r{index}", **required}
@@ -149,7 +149,7 @@ def _top(counts: dict[tuple[str, str], int]) -> list[tuple[str, str, int]]:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(store_lines(FEEDBACK_FIELDS, {"incident_id": "inc-1", "service_name": "api", "operator_id": "U1"}))
-def test_feedback_report_counts_like_the_model(tmp_path: Path, lines: list[str]) -> None:
+def test_feedback_report_matches_model_count(tmp_path: Path, lines: list[str]) -> None:
     path = tmp_path / "operator_feedback.jsonl"
     _write(path, lines)
     collector = FeedbackCollector(path, clock=lambda: NOW)
@@ -180,7 +180,7 @@ def test_feedback_report_counts_like_the_model(tmp_path: Path, lines: list[str])
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(store_lines(OUTCOME_FIELDS, {"incident_id": "inc-1", "service_name": "api"}), st.booleans())
-def test_calibration_counts_like_the_model(tmp_path: Path, lines: list[str], partial_success_counts: bool) -> None:
+def test_calibration_matches_model_count(tmp_path: Path, lines: list[str], partial_success_counts: bool) -> None:
     path = tmp_path / "confidence_tracking.jsonl"
     _write(path, lines)
     tracker = ConfidenceTracker(path, partial_success_counts=partial_success_counts)
@@ -202,15 +202,20 @@ def test_calibration_counts_like_the_model(tmp_path: Path, lines: list[str], par
     assert summary.total_records == len(records)
     assert summary.verified_records == len(verified)
     assert summary.unverified_by_reason == unverified
-    assert [b.count for b in summary.bins] == [
-        sum(1 for r in verified if confidence_bin(r.confidence_score) == index) for index in range(10)]
-    assert [round(b.success_rate, 12) if b.success_rate is not None else None for b in summary.bins] == [
-        round(sum(r.outcome_status in successes for r in in_bin) / len(in_bin), 12) if in_bin else None
-        for in_bin in ([r for r in verified if confidence_bin(r.confidence_score) == index] for index in range(10))]
-    assert {c.category: (c.count, c.successes) for c in summary.categories} == {
-        category: (sum(1 for r in verified if r.hypothesis_category.value == category),
-                   sum(1 for r in verified if r.hypothesis_category.value == category and r.outcome_status in successes))
-        for category in {r.hypothesis_category.value for r in verified}}
+
+    bins = [[r for r in verified if confidence_bin(r.confidence_score) == index] for index in range(10)]
+    assert [b.count for b in summary.bins] == [len(in_bin) for in_bin in bins]
+    expected_rates = [round(sum(r.outcome_status in successes for r in in_bin) / len(in_bin), 12) if in_bin else None
+                      for in_bin in bins]
+    assert [round(b.success_rate, 12) if b.success_rate is not None else None for b in summary.bins] == expected_rates
+
+    categories: dict[str, tuple[int, int]] = {}
+    for record in verified:
+        trials, category_successes = categories.get(record.hypothesis_category.value, (0, 0))
+        categories[record.hypothesis_category.value] = (trials + 1,
+                                                        category_successes + (record.outcome_status in successes))
+    assert {c.category: (c.count, c.successes) for c in summary.categories} == categories
+
     pairs: dict[tuple[str, str], tuple[int, int]] = {}
     for record in verified:
         if record.action_type is not None:

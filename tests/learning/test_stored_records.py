@@ -107,7 +107,7 @@ def _validate_both(stored: TypeAdapter[Any], model: type[BaseModel], line: bytes
 
 
 def _assert_same_values(stored_record: dict[str, Any], model_record: BaseModel) -> None:
-    """Every field present in the stored record equals the model's, after the model's own fixes."""
+    """Assert that every field in the stored record equals the model's value after the model's own normalization."""
     for name, expected in model_record.model_dump().items():
         if name not in stored_record:
             continue
@@ -124,8 +124,8 @@ def _assert_same_values(stored_record: dict[str, Any], model_record: BaseModel) 
 def test_fields_match_model(
     stored: TypeAdapter[Any], model: type[BaseModel], base: dict[str, Any], values: dict[str, list[Any]]
 ) -> None:
-    # The validator's own schema: with postponed annotations the TypedDict's
-    # __required_keys__ cannot see NotRequired, but pydantic resolves it.
+    # Read the fields from the validator's own schema, because with postponed annotations the
+    # TypedDict's __required_keys__ cannot see NotRequired, but pydantic resolves it.
     fields = stored.core_schema["fields"]
     model_required = {name for name, field in model.model_fields.items() if field.is_required()}
 

@@ -1,8 +1,8 @@
 """The aiohttp transport against a local HTTP server that responds as Prometheus's API does.
 
-The real Prometheus's responses are covered in test_prometheus_integration;
-this server also sends what a healthy Prometheus never does (an HTML error
-page, a body that is not JSON, no answer at all) and records each request.
+test_prometheus_integration covers the real Prometheus's responses. This
+server also sends what a healthy Prometheus never does (an HTML error page, a
+body that is not JSON or no response at all), and it records each request.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ class CannedPrometheus:
         self.requests.append(request)
         if request.transport is not None:
             self.peers.add(request.transport.get_extra_info("peername"))
-        answer = self.handler(request)
-        return await answer if asyncio.iscoroutine(answer) else answer
+        response = self.handler(request)
+        return await response if asyncio.iscoroutine(response) else response
 
 
 @pytest.fixture
@@ -179,7 +179,7 @@ async def test_concurrent_queries_reuse_connections(canned: CannedPrometheus, ap
         await asyncio.gather(*(api.query(f"up{{n='{index}'}}") for index in range(8)))
 
     assert len(canned.requests) == 24
-    # max_connections is 4, and the later rounds find them open.
+    # max_connections is 4, so the later rounds reuse the connections that the first round opened.
     assert len(canned.peers) <= 4
 
 
@@ -220,14 +220,15 @@ def test_session_closes_with_its_event_loop(settings: Settings, topology: Topolo
         second_value, second_session = asyncio.run(serve_and_read(source))
         gc.collect()
 
-    assert (first_value, second_value) == (1.0, 1.0)
+    assert first_value == 1.0
+    assert second_value == 1.0
     assert first_session is not second_session
     assert first_session.closed
     assert second_session.closed
     assert [str(warning.message) for warning in caught if "nclosed" in str(warning.message)] == []
 
 
-async def test_both_clients_ask_uncompressed(canned: CannedPrometheus, settings: Settings) -> None:
+async def test_threaded_client_requests_uncompressed(canned: CannedPrometheus, settings: Settings) -> None:
     configured = settings.model_copy(update={"prometheus_url": canned.url, "query_timeout_s": 2.0})
     threaded = ThreadedClientTransport(connect_prometheus_api_client(configured, 2), url=canned.url,
                                        timeout_s=2.0, pool_size=2)

@@ -1,4 +1,4 @@
-"""The aiohttp transport goes through HTTP_PROXY unless NO_PROXY names the host, as requests does."""
+"""The aiohttp transport goes through HTTP_PROXY unless NO_PROXY names the host, as the requests library does."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from aiohttp import web
 from airra.metrics.http_api import PrometheusHttpApi, environment_proxy
 from airra.metrics.transport import QueryFailed
 
-# Nothing listens on port 9 here: only the proxy can answer a query sent to it.
+# Nothing listens on port 9 here, so only the proxy can respond to a query sent to it.
 PROMETHEUS_URL = "http://127.0.0.1:9"
 
 
 @pytest.fixture
 async def proxy() -> AsyncIterator[tuple[str, list[str]]]:
-    """A forward proxy on 127.0.0.1 that answers every query itself and records each request's target."""
+    """A forward proxy on 127.0.0.1 that responds to every query itself and records each request's target."""
     targets: list[str] = []
 
     async def forward(request: web.Request) -> web.Response:
@@ -71,7 +71,7 @@ async def test_no_proxy_host_is_reached_directly(proxy: tuple[str, list[str]], m
     assert targets == []
 
 
-def test_environment_proxy_follows_scheme_and_no_proxy(monkeypatch: Any) -> None:
+def test_environment_proxy_scheme_and_no_proxy(monkeypatch: Any) -> None:
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy",
                  "no_proxy"):
         monkeypatch.delenv(name, raising=False)

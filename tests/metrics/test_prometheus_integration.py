@@ -184,9 +184,9 @@ async def test_query_timeout_is_prometheus_timeout(stack: PromStack, client_sett
     finally:
         await metrics.close()
 
-    # Prometheus's own timeout error, not the client's: it names the stage the
-    # deadline passed in, which on a busy machine may be the queue, the
-    # preparation or the evaluation of the query.
+    # The reason must be Prometheus's own timeout error, not the client's. That
+    # error names the stage the deadline passed in, which on a busy machine may
+    # be the queue, the preparation or the evaluation of the query.
     reason = snapshot.readings[Signal.REQUEST_RATE].unavailable_reason
     assert reason is not None
     assert reason.startswith("timeout: query timed out in ")

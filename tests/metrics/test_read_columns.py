@@ -1,4 +1,4 @@
-"""PrometheusMetrics.read_columns: the by-service results as columns, equal to read_many's readings."""
+"""PrometheusMetrics.read_columns, which returns the by-service results as columns equal to read_many's readings."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ NO_SERIES = "no series: the query matched nothing for this service"
 NAN = "value is NaN (for example 0/0: no requests in the window)"
 
 
-async def test_columns_keep_the_order_asked(prom_settings: Settings, topology: Topology) -> None:
+async def test_columns_keep_requested_order(prom_settings: Settings, topology: Topology) -> None:
     metrics, client = source({
         'status=~"5.."': [series("orders", "NaN"), series("cart", "0.25")],
         "http_requests_total": [series("payment-service", "7"), series("cart", "12.5"), series("orders", "0")],
@@ -35,13 +35,13 @@ async def test_columns_keep_the_order_asked(prom_settings: Settings, topology: T
 
 
 async def test_columns_equal_read_many(prom_settings: Settings, topology: Topology) -> None:
-    answers = {
+    responses = {
         'status=~"5.."': [series("cart", "+Inf"), series("orders", "0.5")],
         "http_requests_total": [series("cart", "3"), series("cart", "4")],
     }
     signals = [Signal.ERROR_RATIO, Signal.REQUEST_RATE]
-    columnar, _ = source(answers, prom_settings, topology)
-    snapshots_source, _ = source(answers, prom_settings, topology)
+    columnar, _ = source(responses, prom_settings, topology)
+    snapshots_source, _ = source(responses, prom_settings, topology)
 
     columns = await columnar.read_columns(SERVICES, signals)
     snapshots = await snapshots_source.read_many(SERVICES, signals)
@@ -52,12 +52,12 @@ async def test_columns_equal_read_many(prom_settings: Settings, topology: Topolo
             assert columns[signal].value(name) == reading.value
             if reading.value is None:
                 assert columns[signal].reason(name) == reading.unavailable_reason
-    # Two series for cart: the by-service query was not aggregated.
+    # The fake response has two series for cart, as if the by-service query were not aggregated.
     assert columns[Signal.REQUEST_RATE].reason("cart").startswith("2 series:")
     assert columns[Signal.ERROR_RATIO].reason("cart") == "value is +inf"
 
 
-async def test_failed_query_makes_the_whole_column_unavailable(prom_settings: Settings, topology: Topology) -> None:
+async def test_failed_query_column_all_unavailable(prom_settings: Settings, topology: Topology) -> None:
     metrics, _ = source({"http_requests_total": "not a list of series"}, prom_settings, topology)
 
     columns = await metrics.read_columns(SERVICES, [Signal.REQUEST_RATE])

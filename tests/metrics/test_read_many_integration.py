@@ -30,7 +30,7 @@ NAN_REASON = "value is NaN (for example 0/0: no requests in the window)"
 
 
 class CountingTransport:
-    """Passes queries to the real transport and records each one."""
+    """A transport that passes queries to the real transport and records each one."""
 
     def __init__(self, transport: QueryTransport) -> None:
         self.transport = transport

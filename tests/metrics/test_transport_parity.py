@@ -1,9 +1,9 @@
-"""Both transports against one misbehaving server: every failure must read the same.
+"""Both transports against one misbehaving server, where every failure must give the same reason.
 
-A reading's reason is what an SRE sees in the card, so switching
-AIRRA_PROMETHEUS_CLIENT must not change it. The server stands in for a
-Prometheus behind a proxy that answers with plain-text errors, login pages,
-bodies that are not Prometheus's JSON, or drops the connection.
+A reading's reason is what an SRE reads on the card, so switching
+AIRRA_PROMETHEUS_CLIENT must not change it. The server plays a Prometheus
+behind a proxy that responds with plain-text errors, login pages or bodies
+that are not Prometheus's JSON, or that drops the connection.
 """
 
 from __future__ import annotations

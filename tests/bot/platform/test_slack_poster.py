@@ -291,8 +291,8 @@ async def test_remembered_overflows_are_bounded(slack_client: AsyncWebClient, sl
     await poster.update("C0INCIDENT", third, long_card, "card 2: approved")
     await poster.update("C0INCIDENT", first, long_card, "card 0: approved")
 
-    # The third card's overflow is still remembered: no new reply. The first
-    # card's was forgotten when the third card was posted, so it is posted again.
+    # The third card's overflow is still remembered, so it gets no new reply. The
+    # first card's overflow was forgotten when the third card was posted, so it is posted again.
     assert len(slack_api.thread("C0INCIDENT", third)) == replies[third]
     assert len(slack_api.thread("C0INCIDENT", first)) == 2 * replies[first]
     assert len(poster._overflow_posted) == 2

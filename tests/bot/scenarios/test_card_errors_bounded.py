@@ -1,4 +1,4 @@
-"""Slack errors of cards that failed to post are kept for the command that asked, and only the newest."""
+"""Slack errors of cards that failed to post are kept for the analyze command, and only the newest ones."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from bot import flows as flows_module
 from tests.bot.scenarios.conftest import StartScenario
 
 
-async def test_only_the_newest_card_errors_are_kept(start_scenario: StartScenario, monkeypatch: Any) -> None:
+async def test_only_newest_card_errors_kept(start_scenario: StartScenario, monkeypatch: Any) -> None:
     monkeypatch.setattr(flows_module, "MAX_CARD_ERRORS", 2)
     scenario = await start_scenario()
     scenario.api.fail_next("chat.postMessage", error="channel_not_found", status=200, times=3)

@@ -1,7 +1,8 @@
-"""A new incident's proposal reads metrics while the incident is written, and records nothing before.
+"""A new incident's proposal reads metrics while the incident is written, but records nothing until the write ends.
 
-The webhook's 200 still waits for the write, and a failed write leaves no
-card and no approval record: Alertmanager resends after the 5xx.
+The webhook's 200 response still waits for the write. A failed write leaves no
+card and no approval record, because Alertmanager resends the alert after the
+5xx response.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ async def test_failed_incident_write_posts_nothing(start_scenario: StartScenario
     assert _approval_records(scenario.data_dir) == []
     assert flows.tracker.store.find_active() == []
 
-    # Alertmanager resends after the 5xx; with the disk back, the incident gets its one card.
+    # Alertmanager resends after the 5xx response. With the disk back, the incident gets exactly one card.
     store.failing = False
     assert await _send_webhook(scenario, _webhook("firing")) == 200
     await scenario.wait_for_card()
@@ -133,7 +134,7 @@ async def test_lagging_count_gives_new_id(start_scenario: StartScenario) -> None
     await scenario.settle()
     incident = flows.tracker.store.find_active()[0]
 
-    # As after a crash between the two writes of a proposal: the record p1 exists, the count is 0.
+    # This is the state after a crash between the two writes of a proposal, where record p1 exists but the count is 0.
     await flows.tracker.update(incident.id, extra={**incident.extra, "proposals": 0})
     record = await flows.propose(incident.id, incident.firing[-1])
 
@@ -219,7 +220,7 @@ async def test_partly_stored_webhook_cards_on_resend(start_scenario: StartScenar
 
 
 async def _resolve_during_open_write(scenario: Scenario) -> dict[str, Any]:
-    """Send a firing webhook, and its resolve while the new incident is still being written; return the card."""
+    """Send a firing webhook and its resolve while the new incident is still being written, and return the card."""
     flows = scenario.bot.flows
     store = GatedStore(flows.tracker.store)  # type: ignore[arg-type]
     flows.tracker.store = store  # type: ignore[assignment]
@@ -271,7 +272,7 @@ async def test_concurrent_proposals_distinct_ids(start_scenario: StartScenario) 
     await scenario.settle()
     [incident] = flows.tracker.store.find_active()
 
-    # As when two approvers click a stale proposal at once and each asks for a fresh one.
+    # As when two approvers click a stale proposal at once and each requests a fresh one.
     records = await asyncio.gather(flows.propose(incident.id, incident.firing[-1]),
                                    flows.propose(incident.id, incident.firing[-1]))
 

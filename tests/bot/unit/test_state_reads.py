@@ -1,4 +1,4 @@
-"""State files are read in one pydantic step, with json.loads as the fallback; unreadable ones are skipped."""
+"""State files are read in one pydantic step with json.loads as the fallback, and unreadable ones are skipped."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ def _record(incident_id: str, proposal_id: str, claimed_by: str) -> dict[str, st
             "claimed_at": "2026-12-04T21:00:00+00:00"}
 
 
-def test_record_with_a_lone_surrogate_is_read(tmp_path: Path) -> None:
+def test_lone_surrogate_record_is_read(tmp_path: Path) -> None:
     store = FileExecutionStore(tmp_path)
-    # json.dumps escapes the lone surrogate as \ud83d, which pydantic's JSON parser refuses.
+    # json.dumps escapes the lone surrogate as \ud83d, which pydantic's JSON parser rejects.
     text = json.dumps(_record("inc-1", "p1", "U0\ud83dBROKEN"))
     (store.directory / f"{state_key('inc-1', 'p1')}.json").write_text(text, encoding="utf-8")
 
@@ -28,7 +28,7 @@ def test_record_with_a_lone_surrogate_is_read(tmp_path: Path) -> None:
     assert record.claimed_by == "U0\ud83dBROKEN"
 
 
-def test_unreadable_record_is_skipped_with_its_path(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_unreadable_record_skipped_and_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     store = FileExecutionStore(tmp_path)
     path = store.directory / f"{state_key('inc-2', 'p1')}.json"
     path.write_text('{"incident_id": "inc-2", "proposal_id": ', encoding="utf-8")
@@ -47,4 +47,6 @@ def test_plain_record_is_read(tmp_path: Path) -> None:
     record = store.load("inc-3", "p2")
 
     assert record is not None
-    assert (record.incident_id, record.proposal_id, record.claimed_by) == ("inc-3", "p2", "U0ALICE")
+    assert record.incident_id == "inc-3"
+    assert record.proposal_id == "p2"
+    assert record.claimed_by == "U0ALICE"
