@@ -11,9 +11,9 @@ query ``PrometheusMetrics`` sent is recorded, then each is timed on its own
 against the same Prometheus, through the same transport the pipeline used,
 and the slowest median is the baseline.
 
-The three phases of each incident are reported as well: from the webhook
-to the first query sent, from there to the last answer, and from the last
-answer to the card.
+The benchmark also reports three phases of each incident: from the webhook
+to the first query sent, from there to the last response, and from the last
+response to the card.
 
 Run: ``python -m bench.alert_to_card`` (``--smoke`` for one incident).
 Needs Debian's ``prometheus`` package.
@@ -64,9 +64,9 @@ SERVICES = {
 
 
 class RecordingTransport:
-    """Wraps the Prometheus transport, recording each query and how long it took in the pipeline.
+    """A wrapper of the Prometheus transport that records each query and how long it took in the pipeline.
 
-    ``delay_s`` adds a wait before each query is sent, standing for the
+    ``delay_s`` adds a wait before each query is sent, which models the
     evaluation time of a production Prometheus over real data. Concurrent
     queries wait at the same time, as they would on the server.
     """
@@ -142,8 +142,8 @@ async def measure(directory: Path, *, services: list[str], repeats: int, settle_
                 pipeline_queries += calls
                 if calls:
                     first_sent = min(call[1] for call in calls)
-                    last_answered = max(call[2] for call in calls)
-                    phases.append((first_sent - started, last_answered - first_sent, carded - last_answered))
+                    last_received = max(call[2] for call in calls)
+                    phases.append((first_sent - started, last_received - first_sent, carded - last_received))
                 await local.settle()
 
         # Each distinct query the pipeline sent, timed alone against the same Prometheus
@@ -201,9 +201,9 @@ def _report(result: BenchResult, data: dict[str, Any], delay_ms: float, *, expec
     if phases:
         result.add(f"[{label}] webhook to first query sent, median", median([phase[0] for phase in phases]) * 1000,
                    "ms", key=f"to_first_query_ms{suffix}")
-        result.add(f"[{label}] first query sent to last answer, median", median([phase[1] for phase in phases]) * 1000,
-                   "ms", key=f"queries_ms{suffix}")
-        result.add(f"[{label}] last answer to card, median", median([phase[2] for phase in phases]) * 1000,
+        result.add(f"[{label}] first query sent to last response, median",
+                   median([phase[1] for phase in phases]) * 1000, "ms", key=f"queries_ms{suffix}")
+        result.add(f"[{label}] last response to card, median", median([phase[2] for phase in phases]) * 1000,
                    "ms", key=f"after_queries_ms{suffix}")
     result.add(f"[{label}] slowest single query alone (median of its runs)", slowest_s * 1000, "ms",
                key=f"slowest_query_ms{suffix}")
@@ -223,7 +223,7 @@ def _report(result: BenchResult, data: dict[str, Any], delay_ms: float, *, expec
                             "is exact; Prometheus scrapes every second with a 5 s rate window")
     else:
         result.notes.append(f"+{delay_ms:g} ms per query: each query waits that long before it is sent, "
-                            "as a production Prometheus evaluating real data would take; concurrent queries "
+                            "as a production Prometheus evaluating real data would take. Concurrent queries "
                             "wait at the same time")
 
 
@@ -234,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
                            help="evaluation time added to every query (repeatable; default 0 and "
                                 f"{PRODUCTION_QUERY_MS:g}, only 0 with --smoke)")
     arguments.add_argument("--prometheus-client", choices=["aiohttp", "prometheus-api-client"], default="aiohttp",
-                           help="HTTP client of the PromQL queries, as AIRRA_PROMETHEUS_CLIENT sets it")
+                           help="HTTP client that sends the PromQL queries, the same choice as "
+                                "AIRRA_PROMETHEUS_CLIENT")
     options = arguments.parse_args(argv)
     result = run(smoke=options.smoke, command=command_line(MODULE, argv), repeats=options.repeats,
                  query_delays_ms=options.query_delay_ms, prometheus_client=options.prometheus_client)

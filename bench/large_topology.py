@@ -91,11 +91,11 @@ def write_services_file(graph: dict[str, list[str]], path: Path) -> None:
 class FixedMetrics:
     """A metrics source whose results are built before the timing starts.
 
-    ``prepare`` builds, for each service to be assessed, the columns of the
-    read the calculator will make (the service and its downstream set), so a
-    timed ``read_columns`` only hands them over and the time measured is the
-    calculator's own. ``column_build_s`` records what building them took,
-    reported beside the ratio.
+    ``prepare`` builds the columns of the read that the calculator will make for
+    each service to be assessed (the service and its downstream set). A timed
+    ``read_columns`` then only returns them, so the time measured is the
+    calculator's own. ``column_build_s`` records how long building them took,
+    which the benchmark reports beside the ratio.
     """
 
     def __init__(self, names: Sequence[str]) -> None:
@@ -120,7 +120,7 @@ class FixedMetrics:
             signal: Reading.of(service, signal, self.values[signal][service]) for signal in signals})
 
     async def read_columns(self, services: Sequence[str], signals: Sequence[Signal]) -> dict[Signal, SignalColumn]:
-        # The columnar path: one call for the service and its whole downstream set.
+        # The calculator takes the columnar path, with one call for the service and its whole downstream set.
         self.reads += 1
         prepared = self.prepared.get(tuple(services))
         if prepared is None or list(prepared) != list(signals):
@@ -128,7 +128,7 @@ class FixedMetrics:
         return prepared
 
     def _columns(self, services: Sequence[str], signals: Sequence[Signal]) -> dict[Signal, SignalColumn]:
-        # Only the services asked, in the order asked, as a by-service query returns them.
+        # Return only the requested services, in the requested order, as a by-service query does.
         return {signal: SignalColumn(values={name: self.values[signal][name] for name in services})
                 for signal in signals}
 
